@@ -1,0 +1,145 @@
+package app
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+type deliveryJSON struct {
+	ID             string        `json:"id"`
+	WebhookID      string        `json:"webhook_id"`
+	EventID        string        `json:"event_id"`
+	Event          string        `json:"event"`
+	Status         string        `json:"status"`
+	AttemptCount   int           `json:"attempt_count"`
+	NextAttemptAt  string        `json:"next_attempt_at"`
+	LastStatusCode int           `json:"last_status_code"`
+	LastDurationMS int64         `json:"last_duration_ms"`
+	LastError      string        `json:"last_error"`
+	CreatedAt      string        `json:"created_at"`
+	UpdatedAt      string        `json:"updated_at"`
+	Attempts       []attemptJSON `json:"attempts,omitempty"`
+	Payload        any           `json:"payload,omitempty"`
+}
+
+type attemptJSON struct {
+	Number       int    `json:"number"`
+	StartedAt    string `json:"started_at"`
+	DurationMS   int64  `json:"duration_ms"`
+	StatusCode   int    `json:"status_code"`
+	ResponseBody string `json:"response_body"`
+	Error        string `json:"error"`
+	Trigger      string `json:"trigger"`
+}
+
+func toDeliveryJSON(d *Delivery) deliveryJSON {
+	out := deliveryJSON{ID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, Event: d.Event, Status: d.Status,
+		AttemptCount: d.AttemptCount, LastStatusCode: d.LastStatusCode, LastDurationMS: d.LastDurationMS,
+		LastError: d.LastError, CreatedAt: formatTime(d.CreatedAt), UpdatedAt: formatTime(d.UpdatedAt)}
+	if d.Status == StatusPending {
+		out.NextAttemptAt = formatTime(d.NextAttemptAt)
+	}
+	return out
+}
+
+func checkStatus(field, s string) error {
+	if !slices.Contains(deliveryStatuses, s) {
+		return invalid(field, "%s must be one of pending, in_flight, succeeded, failed, cancelled", field)
+	}
+	return nil
+}
+
+func (a *App) handleDeliveryList(c *fiber.Ctx) error {
+	h, err := a.store.FindWebhookByID(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(c)
+	if err != nil {
+		return err
+	}
+	f := DeliveryFilter{WebhookID: h.ID, Status: c.Query("status"), Before: c.Query("after"), Limit: limit}
+	if f.Status != "" {
+		if err := checkStatus("status", f.Status); err != nil {
+			return err
+		}
+	}
+	ds, err := a.store.FindDeliveries(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]deliveryJSON, len(ds))
+	for i, d := range ds {
+		out[i] = toDeliveryJSON(d)
+	}
+	next := ""
+	if len(ds) == limit {
+		next = ds[len(ds)-1].ID
+	}
+	return c.JSON(newList(out, next))
+}
+
+func (a *App) handleDeliveryGet(c *fiber.Ctx) error {
+	d, err := a.store.FindDeliveryByID(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	attempts, err := a.store.FindAttempts(c.UserContext(), d.ID)
+	if err != nil {
+		return err
+	}
+	out := toDeliveryJSON(d)
+	out.Attempts = make([]attemptJSON, len(attempts))
+	for i, at := range attempts {
+		out.Attempts[i] = attemptJSON{Number: at.Number, StartedAt: formatTime(at.StartedAt), DurationMS: at.DurationMS,
+			StatusCode: at.StatusCode, ResponseBody: at.ResponseBody, Error: at.Error, Trigger: at.Trigger}
+	}
+	if body, err := a.payloadPreview(c.UserContext(), d); err == nil {
+		out.Payload = json.RawMessage(body)
+	}
+	return c.JSON(out)
+}
+
+func (a *App) handleDeliveryRetry(c *fiber.Ctx) error {
+	if err := a.store.RetryDelivery(c.UserContext(), c.Params("id"), len(a.schedule)); err != nil {
+		return err
+	}
+	a.disp.Wake()
+	d, err := a.store.FindDeliveryByID(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(toDeliveryJSON(d))
+}
+
+func (a *App) handleReplay(c *fiber.Ctx) error {
+	var in struct {
+		Since  string `json:"since"`
+		Status string `json:"status"`
+		DryRun bool   `json:"dry_run"`
+	}
+	if err := bodyJSON(c, &in); err != nil {
+		return err
+	}
+	since, err := time.Parse(time.RFC3339Nano, in.Since)
+	if err != nil {
+		return invalid("since", "since must be an RFC 3339 time, like 2026-11-27T08:00:00Z")
+	}
+	if in.Status == "" {
+		in.Status = StatusFailed
+	}
+	if in.Status != StatusFailed && in.Status != "all" {
+		return invalid("status", "status must be failed or all")
+	}
+	n, err := a.store.Replay(c.UserContext(), ReplayOptions{WebhookID: c.Params("id"), Since: since.UnixMilli(), Status: in.Status, DryRun: in.DryRun}, a.ids)
+	if err != nil {
+		return err
+	}
+	if !in.DryRun && n > 0 {
+		a.disp.Wake()
+	}
+	return c.JSON(fiber.Map{"count": n, "dry_run": in.DryRun})
+}

@@ -1,0 +1,164 @@
+package app
+
+import (
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+type eventJSON struct {
+	ID         string          `json:"id"`
+	Event      string          `json:"event"`
+	Timestamp  string          `json:"timestamp"`
+	Data       any             `json:"data"`
+	CreatedAt  string          `json:"created_at"`
+	Cursor     string          `json:"cursor"` // resume GET /events after this one
+	Deliveries *[]deliveryJSON `json:"deliveries,omitempty"`
+}
+
+func toEventJSON(e *Event) eventJSON {
+	return eventJSON{ID: e.ID, Event: e.Event, Timestamp: formatTime(e.Timestamp), Data: e.Data,
+		CreatedAt: formatTime(e.CreatedAt), Cursor: strconv.FormatInt(e.Seq, 10)}
+}
+
+type ingestAnswer struct {
+	ID         string `json:"id"`
+	Event      string `json:"event"`
+	Timestamp  string `json:"timestamp"`
+	Deliveries int    `json:"deliveries"`
+}
+
+func (a *App) handleEventCreate(c *fiber.Ctx) error {
+	var in EventInput
+	if err := bodyJSON(c, &in); err != nil {
+		return err
+	}
+	ev, verr := prepareEvent(&in, "", a.store.Now(), a.ids)
+	if verr != nil {
+		return verr
+	}
+	results, err := a.store.InsertEvents(c.UserContext(), []*Event{ev}, a.ids)
+	if err != nil {
+		return err
+	}
+	r := results[0]
+	status := fiber.StatusAccepted
+	if r.Existing {
+		status = fiber.StatusOK
+	} else {
+		a.afterIngest(results)
+	}
+	return c.Status(status).JSON(ingestAnswer{ID: r.Event.ID, Event: r.Event.Event, Timestamp: formatTime(r.Event.Timestamp), Deliveries: r.Deliveries})
+}
+
+func (a *App) afterIngest(results []IngestResult) {
+	woke := false
+	for _, r := range results {
+		if r.Existing {
+			continue
+		}
+		a.metrics.ingested.WithLabelValues(r.Event.Event).Inc()
+		if r.Deliveries > 0 && !woke {
+			a.disp.Wake()
+			woke = true
+		}
+	}
+}
+
+func (a *App) handleEventBatch(c *fiber.Ctx) error {
+	var in struct {
+		Events []EventInput `json:"events"`
+	}
+	if err := bodyJSON(c, &in); err != nil {
+		return err
+	}
+	if len(in.Events) == 0 {
+		return errorf(CodeInvalidEvent, "events", "events must hold at least one event")
+	}
+	if len(in.Events) > MaxBatch {
+		return errorf(CodeInvalidEvent, "events", "a batch holds at most %d events, not %d", MaxBatch, len(in.Events))
+	}
+	evs := make([]*Event, len(in.Events))
+	for i := range in.Events {
+		ev, verr := prepareEvent(&in.Events[i], "events["+strconv.Itoa(i)+"].", a.store.Now(), a.ids)
+		if verr != nil {
+			verr.Message = "events[" + strconv.Itoa(i) + "]: " + verr.Message
+			return verr
+		}
+		evs[i] = ev
+	}
+	results, err := a.store.InsertEvents(c.UserContext(), evs, a.ids)
+	if err != nil {
+		return err
+	}
+	a.afterIngest(results)
+	type item struct {
+		ID         string `json:"id"`
+		Deliveries int    `json:"deliveries"`
+	}
+	out := make([]item, len(results))
+	for i, r := range results {
+		out[i] = item{ID: r.Event.ID, Deliveries: r.Deliveries}
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"events": out})
+}
+
+func (a *App) handleEventList(c *fiber.Ctx) error {
+	limit, err := limitParam(c)
+	if err != nil {
+		return err
+	}
+	f := EventFilter{Limit: limit, Event: c.Query("event"), ContactID: c.Query("contact_id"),
+		WebhookID: c.Query("webhook_id"), DeliveryStatus: c.Query("delivery_status")}
+	if v := c.Query("after"); v != "" {
+		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil || f.After < 0 {
+			return invalid("after", "after must be a cursor from a previous answer")
+		}
+	}
+	if f.Event != "" && catalogByName[f.Event] == nil {
+		return invalid("event", "unknown event %q", f.Event)
+	}
+	if f.DeliveryStatus != "" {
+		if f.WebhookID == "" {
+			return invalid("delivery_status", "delivery_status needs webhook_id")
+		}
+		if err := checkStatus("delivery_status", f.DeliveryStatus); err != nil {
+			return err
+		}
+	}
+	evs, err := a.store.FindEvents(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]eventJSON, len(evs))
+	next := ""
+	for i, e := range evs {
+		out[i] = toEventJSON(e)
+	}
+	if len(evs) == limit {
+		next = out[len(out)-1].Cursor
+	}
+	return c.JSON(newList(out, next))
+}
+
+func (a *App) handleEventGet(c *fiber.Ctx) error {
+	ev, err := a.store.FindEventByID(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	ds, err := a.store.FindDeliveries(c.UserContext(), DeliveryFilter{EventID: ev.ID, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	out := toEventJSON(ev)
+	dj := make([]deliveryJSON, len(ds))
+	for i, d := range ds {
+		dj[i] = toDeliveryJSON(d)
+	}
+	out.Deliveries = &dj
+	return c.JSON(out)
+}
+
+func (a *App) handleEventTypes(c *fiber.Ctx) error {
+	return c.JSON(newList(catalog, ""))
+}

@@ -1,0 +1,58 @@
+package app
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+type tokenJSON struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Scope      string `json:"scope"`
+	Token      string `json:"token,omitempty"` // only in the create answer
+	CreatedAt  string `json:"created_at"`
+	LastUsedAt string `json:"last_used_at,omitempty"`
+}
+
+func (a *App) handleTokenList(c *fiber.Ctx) error {
+	ts, err := a.store.FindTokens(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]tokenJSON, len(ts))
+	for i, t := range ts {
+		out[i] = tokenJSON{ID: t.ID, Name: t.Name, Scope: t.Scope, CreatedAt: formatTime(t.CreatedAt), LastUsedAt: formatTime(t.LastUsedAt)}
+	}
+	return c.JSON(newList(out, ""))
+}
+
+func (a *App) handleTokenCreate(c *fiber.Ctx) error {
+	var in struct {
+		Name  string `json:"name"`
+		Scope string `json:"scope"`
+	}
+	if err := bodyJSON(c, &in); err != nil {
+		return err
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 100 {
+		return invalid("name", "name is required (at most 100 characters)")
+	}
+	if in.Scope != ScopeAdmin && in.Scope != ScopeIngest {
+		return invalid("scope", "scope must be admin or ingest")
+	}
+	t := &Token{ID: a.ids.New("tok_", a.store.Now()), Name: in.Name, Scope: in.Scope, CreatedAt: a.store.now()}
+	value := randomToken("hrld_" + in.Scope[:3] + "_")
+	if err := a.store.CreateToken(c.UserContext(), t, value); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(tokenJSON{ID: t.ID, Name: t.Name, Scope: t.Scope, Token: value, CreatedAt: formatTime(t.CreatedAt)})
+}
+
+func (a *App) handleTokenDelete(c *fiber.Ctx) error {
+	if err := a.store.DeleteToken(c.UserContext(), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

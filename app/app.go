@@ -1,0 +1,173 @@
+// Package app is Herald's domain: config, the SQLite store, the event
+// catalog, ingest, matching, the delivery loop, the API and cron jobs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/herald-webhooks/herald/sinks"
+)
+
+// App is a running Herald.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	version  string
+	store    *Store
+	ids      *idGen
+	metrics  *Metrics
+	auth     *authenticator
+	disp     *Dispatcher
+	fiber    *fiber.App
+	sinks    map[string]sinks.Sink
+	schedule []time.Duration
+	policy   sinks.NetPolicy
+	extras   extras
+
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// Options are the parts main (or a test) passes in besides the config.
+type Options struct {
+	Schema  string       // schema.sql, embedded by main
+	Logger  *slog.Logger // nil: discard
+	Version string
+	Now     func() time.Time // nil: time.Now
+}
+
+// New opens the database and builds the server; Start runs it.
+func New(cfg Config, o Options) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	schedule, _ := ParseRetrySchedule(cfg.Delivery.RetrySchedule) // checked by Validate
+	store, err := OpenStore(cfg.DataDir, o.Schema, cfg.Sync, log)
+	if err != nil {
+		return nil, err
+	}
+	if o.Now != nil {
+		store.Now = o.Now
+	}
+	a := &App{cfg: cfg, log: log, version: o.Version, store: store, ids: newIDGen(), schedule: schedule,
+		policy: sinks.NetPolicy{AllowHTTP: cfg.AllowHTTP, AllowPrivate: cfg.AllowPrivateNetworks}}
+	if a.version == "" {
+		a.version = "dev"
+	}
+	a.metrics = newMetrics(store)
+	a.auth = &authenticator{store: store}
+	if err := a.bootstrapAdmin(context.Background()); err != nil {
+		store.Close()
+		return nil, err
+	}
+	timeout := cfg.Delivery.Timeout.Duration
+	a.sinks = map[string]sinks.Sink{
+		"webhook": &sinks.Webhook{Client: sinks.NewHTTPClient(a.policy, timeout), UserAgent: "Herald/" + a.version, Policy: a.policy, Now: store.Now},
+	}
+	if err := a.setupExtras(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.disp = &Dispatcher{store: store, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
+		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
+		wake: make(chan struct{}, 1), done: make(chan struct{}, 1), inflight: map[string]int{}}
+	a.fiber = fiber.New(fiber.Config{
+		Immutable:             true, // fasthttp reuses buffers; handlers keep strings
+		BodyLimit:             cfg.BodyLimit,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		DisableStartupMessage: true,
+		ErrorHandler:          errorHandler(log),
+		AppName:               "Herald",
+	})
+	a.fiber.Use(a.recoverPanics)
+	a.routes(a.fiber)
+	return a, nil
+}
+
+// recoverPanics turns a handler panic into a logged 500, never a crash.
+func (a *App) recoverPanics(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return c.Next()
+}
+
+// bootstrapAdmin makes sure an admin can log in: HERALD_ADMIN_TOKEN, or a
+// generated token that is stored hashed and printed once.
+func (a *App) bootstrapAdmin(ctx context.Context) error {
+	if a.cfg.AdminToken != "" {
+		a.auth.env = tokenHash(a.cfg.AdminToken)
+		return nil
+	}
+	has, err := a.store.HasAdminToken(ctx)
+	if err != nil || has {
+		return err
+	}
+	value := randomToken("hrld_adm_")
+	t := &Token{ID: a.ids.New("tok_", a.store.Now()), Name: "bootstrap admin", Scope: ScopeAdmin, CreatedAt: a.store.now()}
+	if err := a.store.CreateToken(ctx, t, value); err != nil {
+		return err
+	}
+	// The one time a token is ever logged: there is no other way to hand it over.
+	a.log.Warn("Generated an admin token; it is stored hashed and will not be shown again", "admin_token", value)
+	return nil
+}
+
+// Start re-queues what was in flight when the last process stopped and
+// starts the delivery loop and cron jobs.
+func (a *App) Start() error {
+	n, err := a.store.RequeueInFlight(context.Background(), 1<<62)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		a.log.Info("Re-queued deliveries that were in flight at the last stop", "count", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.stopped = make(chan struct{})
+	go func() {
+		defer close(a.stopped)
+		a.disp.Run(ctx, a.cfg.Delivery.Timeout.Duration+2*time.Second)
+	}()
+	return a.startExtras(ctx)
+}
+
+// Serve answers HTTP on ln until Shutdown.
+func (a *App) Serve(ln net.Listener) error {
+	err := a.fiber.Listener(ln)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests, lets attempts in flight finish (or
+// releases them), and closes the database.
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.fiber.ShutdownWithContext(ctx)
+	if a.cancel != nil {
+		a.cancel()
+		<-a.stopped
+	}
+	a.stopExtras()
+	return errors.Join(err, a.store.Close())
+}
+
+func (a *App) handleMetrics(c *fiber.Ctx) error { return a.metricsHandler()(c) }

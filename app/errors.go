@@ -1,0 +1,107 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// Error is the one error type the API answers with: a code, a message that
+// is safe to show, and the input field it is about.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Codes, and the HTTP status each one answers with. One table, one place.
+const (
+	CodeMalformedJSON = "malformed_json"
+	CodeInvalid       = "invalid_request"
+	CodeInvalidEvent  = "invalid_event"
+	CodeNotFound      = "not_found"
+	CodeConflict      = "conflict"
+	CodeTooLarge      = "body_too_large"
+	CodeUnauthorized  = "unauthorized"
+	CodeForbidden     = "forbidden"
+	CodeInternal      = "internal"
+	CodeUnavailable   = "unavailable"
+)
+
+var codeStatus = map[string]int{
+	CodeMalformedJSON: fiber.StatusBadRequest,
+	CodeInvalid:       fiber.StatusUnprocessableEntity,
+	CodeInvalidEvent:  fiber.StatusUnprocessableEntity,
+	CodeNotFound:      fiber.StatusNotFound,
+	CodeConflict:      fiber.StatusConflict,
+	CodeTooLarge:      fiber.StatusRequestEntityTooLarge,
+	CodeUnauthorized:  fiber.StatusUnauthorized,
+	CodeForbidden:     fiber.StatusForbidden,
+	CodeInternal:      fiber.StatusInternalServerError,
+	CodeUnavailable:   fiber.StatusServiceUnavailable,
+}
+
+func errorf(code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(field, format string, args ...any) *Error {
+	return errorf(CodeInvalid, field, format, args...)
+}
+
+func notFound(what string) *Error { return errorf(CodeNotFound, "", "%s not found", what) }
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// errorHandler is Fiber's ErrorHandler: every error leaves in the contract's
+// shape. Internal errors are logged in full and shown as "internal error".
+func errorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		var e *Error
+		var fe *fiber.Error
+		switch {
+		case errors.As(err, &e):
+		case errors.As(err, &fe):
+			e = fromFiberError(fe)
+		default:
+			log.Error("Request failed", "method", c.Method(), "path", c.Path(), "error", err)
+			e = &Error{Code: CodeInternal, Message: "internal error"}
+		}
+		status, ok := codeStatus[e.Code]
+		if !ok {
+			status = fiber.StatusInternalServerError
+		}
+		return c.Status(status).JSON(errorBody{errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
+	}
+}
+
+func fromFiberError(fe *fiber.Error) *Error {
+	switch fe.Code {
+	case fiber.StatusRequestEntityTooLarge:
+		return &Error{Code: CodeTooLarge, Message: "request body is over the size limit"}
+	case fiber.StatusNotFound:
+		return &Error{Code: CodeNotFound, Message: "no such endpoint"}
+	case fiber.StatusMethodNotAllowed:
+		return &Error{Code: CodeNotFound, Message: "method not allowed on this endpoint"}
+	case fiber.StatusBadRequest:
+		return &Error{Code: CodeMalformedJSON, Message: fe.Message}
+	}
+	if fe.Code >= 500 {
+		return &Error{Code: CodeInternal, Message: "internal error"}
+	}
+	return &Error{Code: CodeInvalid, Message: fe.Message}
+}
+
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }

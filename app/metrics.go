@@ -1,0 +1,62 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are Herald's Prometheus series, on their own registry.
+type Metrics struct {
+	Registry   *prometheus.Registry
+	ingested   *prometheus.CounterVec
+	attempts   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	reconciled *prometheus.CounterVec
+}
+
+func newMetrics(store *Store) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_events_ingested_total", Help: "Events acknowledged by the ingest API, by event type.",
+		}, []string{"event"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_delivery_attempts_total", Help: "Delivery attempts by sink and outcome (succeeded, pending = will retry, failed).",
+		}, []string{"sink", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_attempt_duration_seconds", Help: "How long delivery attempts took.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"sink"}),
+		reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_reconcile_repairs_total", Help: "What reconciliation repaired, by kind.",
+		}, []string{"kind"}),
+	}
+	queue := func(status string) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_queue_depth", Help: "Deliveries waiting (pending) or being attempted (in_flight).",
+			ConstLabels: prometheus.Labels{"status": status},
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			p, f, err := store.QueueDepth(ctx)
+			if err != nil {
+				return -1
+			}
+			if status == StatusPending {
+				return float64(p)
+			}
+			return float64(f)
+		})
+	}
+	m.Registry.MustRegister(m.ingested, m.attempts, m.latency, m.reconciled, queue(StatusPending), queue(StatusInFlight),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) observeAttempt(sink, outcome string, d time.Duration) {
+	m.attempts.WithLabelValues(sink, outcome).Inc()
+	m.latency.WithLabelValues(sink).Observe(d.Seconds())
+}

@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/herald-webhooks/herald/app/summary"
+	"github.com/herald-webhooks/herald/sinks"
+)
+
+// prepareRequest builds what a sink needs for one attempt. The body is
+// derived only from stored rows, so every attempt sends the same bytes.
+func (a *App) prepareRequest(ctx context.Context, c *claimedDelivery, h *Webhook) (*sinks.Request, error) {
+	env, err := a.envelopeFor(ctx, c.Ev, h, true)
+	if err != nil {
+		return nil, err
+	}
+	req := &sinks.Request{DeliveryID: c.ID, Attempt: c.AttemptCount + 1, Trigger: c.Trigger, Target: a.target(h),
+		Envelope: env, Body: envelopeBody(env)}
+	if h.Sink == "slack" && c.Ev.ContactID != "" {
+		msgs, err := a.conversation(ctx, c.Ev)
+		if err != nil {
+			return nil, err
+		}
+		req.Context = &sinks.EventContext{RecentMessages: msgs}
+	}
+	return req, nil
+}
+
+// envelopeFor is the event's envelope for webhook h: with data.summary added
+// for tag_applied when h asks for it. With generate false a missing summary
+// is left out (previews).
+func (a *App) envelopeFor(ctx context.Context, ev *Event, h *Webhook, generate bool) (sinks.Envelope, error) {
+	env := ev.Envelope()
+	if !h.GenerateSummary || ev.Event != "tag_applied" {
+		return env, nil
+	}
+	sum, err := a.summaryFor(ctx, ev, generate)
+	if err != nil || sum == nil {
+		return env, err
+	}
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(ev.Data, &data); err != nil {
+		return env, fmt.Errorf("add summary: %w", err)
+	}
+	data["summary"] = sum
+	// Map keys marshal sorted: the same inputs give the same bytes.
+	if env.Data, err = json.Marshal(data); err != nil {
+		return env, fmt.Errorf("add summary: %w", err)
+	}
+	return env, nil
+}
+
+// summaryJSON is data.summary on the wire.
+type summaryJSON struct {
+	Text        string `json:"text"`
+	Messages    int    `json:"messages"`
+	GeneratedAt string `json:"generated_at"`
+	Method      string `json:"method"`
+}
+
+// summaryFor returns the event's stored summary, making and storing it first
+// if needed. The first one stored wins, so every webhook sends the same one.
+func (a *App) summaryFor(ctx context.Context, ev *Event, generate bool) (json.RawMessage, error) {
+	stored, err := a.store.FindSummary(ctx, ev.ID)
+	if err != nil || stored != nil || !generate {
+		return stored, err
+	}
+	msgs, err := a.conversation(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	c := summary.Contact{ID: ev.ContactID, Name: lookupString(ev.data, "contact.name"), Phone: lookupString(ev.data, "contact.phone"),
+		Email: lookupString(ev.data, "contact.email"), Channel: lookupString(ev.data, "contact.channel")}
+	sctx, cancel := context.WithTimeout(ctx, a.cfg.Summary.Timeout.Duration+time.Second)
+	defer cancel()
+	s := a.extras.summarizer.Summarize(sctx, c, lookupString(ev.data, "tag"), msgs)
+	body, err := json.Marshal(summaryJSON{Text: s.Text, Messages: s.Messages, GeneratedAt: formatTime(s.GeneratedAt.UnixMilli()), Method: s.Method})
+	if err != nil {
+		return nil, err
+	}
+	return a.store.SaveSummary(ctx, ev.ID, body)
+}
+
+// conversation is the contact's stored messages plus any data.conversation
+// the event carries, oldest first.
+func (a *App) conversation(ctx context.Context, ev *Event) ([]sinks.Message, error) {
+	var out []sinks.Message
+	if ev.ContactID != "" {
+		since := a.store.Now().Add(-a.cfg.Summary.MaxAge.Duration).UnixMilli()
+		stored, err := a.store.RecentMessages(ctx, ev.ContactID, a.cfg.Summary.MaxMessages, since)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range stored {
+			out = append(out, sinks.Message{Text: m.Text, Direction: m.Direction, Channel: m.Channel, At: time.UnixMilli(m.AtMS).UTC()})
+		}
+	}
+	if conv, ok := lookup(ev.data, "conversation"); ok {
+		items, _ := conv.([]any)
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			text, _ := m["text"].(string)
+			if text == "" {
+				continue
+			}
+			dir, _ := m["direction"].(string)
+			if dir == "" {
+				dir = "inbound"
+			}
+			out = append(out, sinks.Message{Text: text, Direction: dir})
+		}
+	}
+	return out, nil
+}
+
+// FindSummary returns an event's stored summary, or nil.
+func (s *Store) FindSummary(ctx context.Context, eventID string) (json.RawMessage, error) {
+	var body string
+	err := s.read.QueryRowContext(ctx, "SELECT summary FROM event_summaries WHERE event_id = ?", eventID).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find summary: %w", err)
+	}
+	return json.RawMessage(body), nil
+}
+
+// SaveSummary stores a summary unless one is already stored, and returns
+// the one that is.
+func (s *Store) SaveSummary(ctx context.Context, eventID string, body []byte) (json.RawMessage, error) {
+	var out string
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec("INSERT OR IGNORE INTO event_summaries (event_id, summary, created_at) VALUES (?, ?, ?)", eventID, string(body), s.now()); err != nil {
+			return err
+		}
+		return tx.QueryRow("SELECT summary FROM event_summaries WHERE event_id = ?", eventID).Scan(&out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save summary: %w", err)
+	}
+	return json.RawMessage(out), nil
+}
+
+// payloadPreview is the envelope a delivery sends (or sent), for the API.
+func (a *App) payloadPreview(ctx context.Context, d *Delivery) ([]byte, error) {
+	ev, err := a.store.FindEventByID(ctx, d.EventID)
+	if err != nil {
+		return nil, err
+	}
+	h, err := a.store.FindWebhookByID(ctx, d.WebhookID)
+	if err != nil {
+		return nil, err
+	}
+	env, err := a.envelopeFor(ctx, ev, h, false)
+	if err != nil {
+		return nil, err
+	}
+	return envelopeBody(env), nil
+}

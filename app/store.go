@@ -1,0 +1,189 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// Store is Herald's SQLite database: one writer connection fed by a
+// group-commit queue, and a pool of readers.
+type Store struct {
+	write *sql.DB
+	read  *sql.DB
+	log   *slog.Logger
+	Now   func() time.Time
+
+	queue chan *writeOp
+	done  chan struct{}
+	once  sync.Once
+
+	hooksMu    sync.Mutex
+	hooksCache []*Webhook // nil when stale; rebuilt inside the writer
+	hooksVersion atomic.Uint64
+}
+
+// maxBatch bounds how many writes share one commit.
+const maxBatch = 512
+
+// OpenStore opens (creating if needed) the database under dataDir, applies
+// the schema and migrations, and starts the writer.
+func OpenStore(dataDir, schema, syncMode string, log *slog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, "herald.db")
+	syncPragma := "NORMAL" // WAL + NORMAL: a commit survives a killed process
+	if syncMode == "full" {
+		syncPragma = "FULL" // also survives power loss
+	}
+	// All pragmas live here, in the DSN, so every connection gets them.
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=%s", path, syncPragma)
+	w, err := sql.Open("sqlite3", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite3", dsn+"&mode=ro")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	s := &Store{write: w, read: r, log: log, Now: time.Now, queue: make(chan *writeOp, 4096), done: make(chan struct{})}
+	if err := s.migrate(schema); err != nil {
+		s.write.Close()
+		s.read.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Close stops the writer after the queued writes and closes the database.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.queue) })
+	<-s.done
+	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Ping is the health check.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+func (s *Store) now() int64 { return s.Now().UnixMilli() }
+
+type writeOp struct {
+	fn    func(tx *sql.Tx) error
+	after func() // runs after the commit, in the writer (cache updates)
+	err   chan error
+}
+
+// Write runs fn in a transaction shared with other concurrent writes (group
+// commit: one fsync for many requests) and returns once it is committed.
+// fn runs inside a savepoint, so its error rolls back only its own changes.
+func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	op := &writeOp{fn: fn, err: make(chan error, 1)}
+	select {
+	case s.queue <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the caller must
+	// know whether it was committed.
+	return <-op.err
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	for op := range s.queue {
+		batch := []*writeOp{op}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case next, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, next)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*writeOp) {
+	errs := make([]error, len(batch))
+	err := func() error {
+		tx, err := s.write.Begin()
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for i, op := range batch {
+			if len(batch) == 1 {
+				errs[i] = op.fn(tx)
+				if errs[i] != nil {
+					return nil // rolled back by the deferred Rollback; nothing else to keep
+				}
+				continue
+			}
+			if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+				return err
+			}
+			if errs[i] = op.fn(tx); errs[i] != nil {
+				if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec("RELEASE op"); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		s.log.Error("Database commit failed", "ops", len(batch), "error", err)
+		s.invalidateWebhooks()
+	}
+	for i, op := range batch {
+		e := errs[i]
+		if err != nil {
+			e = fmt.Errorf("commit: %w", err)
+		}
+		if e == nil && op.after != nil {
+			op.after()
+		}
+		op.err <- e
+	}
+}
+
+// kvGet / kvSet keep small settings such as the source cursor.
+func (s *Store) kvGet(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.read.QueryRowContext(ctx, "SELECT value FROM kv WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+func kvSet(tx *sql.Tx, key, value string) error {
+	_, err := tx.Exec("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
+	return err
+}

@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// claimedDelivery is a delivery taken for an attempt, with its event.
+type claimedDelivery struct {
+	*Delivery
+	Ev    *Event
+	Lease int64 // lease_until as claimed: the token that proves the claim is still ours
+}
+
+// ClaimDue marks due pending deliveries in_flight, up to slots[webhookID]
+// for each webhook in order, and at most total overall.
+func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*claimedDelivery, error) {
+	var out []*claimedDelivery
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		now := s.now()
+		lease := now + leaseMS
+		for _, hookID := range order {
+			n := min(slots[hookID], total-len(out))
+			if n <= 0 {
+				continue
+			}
+			rows, err := tx.Query("SELECT "+deliveryColumns+", "+prefixCols("e.", eventColumns)+deliveryFrom+
+				`WHERE d.webhook_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`, hookID, now, n)
+			if err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
+			var batch []*claimedDelivery
+			for rows.Next() {
+				c, err := scanClaimed(rows)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("claim: %w", err)
+				}
+				c.Lease = lease
+				batch = append(batch, c)
+			}
+			rows.Close()
+			if len(batch) == 0 {
+				continue
+			}
+			ids := make([]any, 0, len(batch)+2)
+			ids = append(ids, lease, now)
+			for _, c := range batch {
+				ids = append(ids, c.ID)
+			}
+			if _, err := tx.Exec(`UPDATE deliveries SET status = 'in_flight', lease_until = ?, updated_at = ? WHERE id IN (`+
+				strings.TrimSuffix(strings.Repeat("?,", len(batch)), ",")+`)`, ids...); err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
+			out = append(out, batch...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func scanClaimed(rows *sql.Rows) (*claimedDelivery, error) {
+	var d Delivery
+	var e Event
+	var data string
+	err := rows.Scan(&d.ID, &d.EventID, &d.Event, &d.WebhookID, &d.Status, &d.AttemptCount, &d.CycleStart, &d.NextAttemptAt, &d.LeaseUntil,
+		&d.Trigger, &d.LastStatusCode, &d.LastError, &d.LastDurationMS, &d.CreatedAt, &d.UpdatedAt,
+		&e.Seq, &e.ID, &e.Event, &e.Timestamp, &data, &e.ContactID, &e.ContentHash, &e.Source, &e.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := scanEvent(rowValues{e.Seq, e.ID, e.Event, e.Timestamp, data, e.ContactID, e.ContentHash, e.Source, e.CreatedAt})
+	return &claimedDelivery{Delivery: &d, Ev: ev}, err
+}
+
+// rowValues lets scanEvent decode values already read from a joined row.
+type rowValues []any
+
+func (r rowValues) Scan(dest ...any) error {
+	for i, d := range dest {
+		switch p := d.(type) {
+		case *int64:
+			*p = r[i].(int64)
+		case *string:
+			*p = r[i].(string)
+		default:
+			return fmt.Errorf("rowValues: unsupported %T", d)
+		}
+	}
+	return nil
+}
+
+// NextDue is when the earliest pending delivery of an enabled webhook is due
+// (unix ms), or 0 if none is pending.
+func (s *Store) NextDue(ctx context.Context) (int64, error) {
+	var next sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries
+		WHERE status = 'pending' AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1)`).Scan(&next)
+	return next.Int64, err
+}
+
+// attemptOutcome is what one attempt did and what happens next.
+type attemptOutcome struct {
+	DeliveryID    string
+	WebhookID     string
+	Lease         int64
+	Number        int
+	StartedAt     int64
+	DurationMS    int64
+	StatusCode    int
+	Body          string
+	Error         string
+	Trigger       string
+	Status        string // succeeded, pending (retry at NextAttemptAt), failed
+	NextAttemptAt int64
+	Gone          bool // the target is gone: disable the webhook
+}
+
+// RecordAttempt logs an attempt and moves the delivery on, in one transaction.
+// It reports whether the webhook had been failing before this success.
+func (s *Store) RecordAttempt(ctx context.Context, o *attemptOutcome) (recovered bool, err error) {
+	err = s.Write(ctx, func(tx *sql.Tx) error {
+		recovered = false
+		now := s.now()
+		if _, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, o.DeliveryID, o.Number, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		// Only the holder of the lease moves the delivery on: if the lease
+		// ran out and someone else took it, this attempt is just logged.
+		if _, err := tx.Exec(`UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, lease_until = 0, trigger = 'auto',
+			last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?
+			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`,
+			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		return s.updateWebhookHealth(tx, o, now, &recovered)
+	})
+	return recovered, err
+}
+
+func (s *Store) updateWebhookHealth(tx *sql.Tx, o *attemptOutcome, now int64, recovered *bool) error {
+	var err error
+	switch {
+	case o.Status == StatusSucceeded:
+		var failingSince int64
+		if err := tx.QueryRow("SELECT failing_since FROM webhooks WHERE id = ?", o.WebhookID).Scan(&failingSince); err != nil {
+			return fmt.Errorf("webhook health: %w", err)
+		}
+		*recovered = failingSince != 0
+		// Write at most once a minute while healthy: this runs on every success.
+		_, err = tx.Exec(`UPDATE webhooks SET last_success_at = ?, failing_since = 0
+			WHERE id = ? AND (failing_since != 0 OR last_success_at < ?)`, now, o.WebhookID, now-60_000)
+	case o.Gone:
+		s.invalidateWebhooks()
+		_, err = tx.Exec(`UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+			"the receiver answered 410 Gone at "+formatTime(now)+": it says this endpoint no longer exists", now, o.WebhookID)
+	default:
+		_, err = tx.Exec("UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since = 0", now, o.WebhookID)
+	}
+	if err != nil {
+		return fmt.Errorf("webhook health: %w", err)
+	}
+	return nil
+}
+
+// ReleaseDelivery puts a claimed delivery back without counting an attempt
+// (shutdown, or the plugin/summary it needs is not ready).
+func (s *Store) ReleaseDelivery(ctx context.Context, id string, lease, nextAt int64) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE deliveries SET status = 'pending', lease_until = 0, next_attempt_at = ?, updated_at = ?
+			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`, nextAt, s.now(), id, lease)
+		return err
+	})
+}
+
+// RequeueInFlight returns deliveries whose lease ended before nowMS (all of
+// them at start-up, with nowMS far ahead) to pending. Returns how many.
+func (s *Store) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error) {
+	var n int64
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		now := s.now()
+		res, err := tx.Exec(`UPDATE deliveries SET status = 'pending', lease_until = 0, next_attempt_at = ?, updated_at = ?
+			WHERE status = 'in_flight' AND lease_until < ?`, now, now, beforeMS)
+		if err != nil {
+			return fmt.Errorf("requeue in flight: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}

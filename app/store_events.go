@@ -1,0 +1,238 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// IngestResult says what happened to one event.
+type IngestResult struct {
+	Event      *Event
+	Deliveries int
+	Existing   bool // the id was known: nothing new was created
+}
+
+// InsertEvents stores events and their deliveries in one transaction (the
+// outbox): once it returns nil, every event has all its deliveries. All or
+// nothing: an error stores none of them.
+func (s *Store) InsertEvents(ctx context.Context, evs []*Event, ids *idGen) ([]IngestResult, error) {
+	var results []IngestResult
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		results = results[:0] // the op may not be retried, but stay correct if it is
+		hooks, err := s.webhooksForMatch(tx)
+		if err != nil {
+			return err
+		}
+		for i, ev := range evs {
+			res, err := s.insertEvent(tx, ev, hooks, ids)
+			if err != nil {
+				var e *Error
+				if errors.As(err, &e) && len(evs) > 1 {
+					e.Message = fmt.Sprintf("events[%d]: %s", i, e.Message)
+					if e.Field == "id" {
+						e.Field = fmt.Sprintf("events[%d].id", i)
+					}
+				}
+				return err
+			}
+			results = append(results, res)
+		}
+		return nil
+	})
+	return results, err
+}
+
+func (s *Store) insertEvent(tx *sql.Tx, ev *Event, hooks []*Webhook, ids *idGen) (IngestResult, error) {
+	var hash string
+	err := tx.QueryRow("SELECT content_hash FROM events WHERE id = ?", ev.ID).Scan(&hash)
+	switch {
+	case err == nil:
+		if hash != ev.ContentHash {
+			return IngestResult{}, errorf(CodeConflict, "id", "an event with id %q was already stored with a different event or data", ev.ID)
+		}
+		stored, err := findEvent(tx, ev.ID)
+		if err != nil {
+			return IngestResult{}, err
+		}
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM deliveries WHERE event_id = ?", ev.ID).Scan(&n); err != nil {
+			return IngestResult{}, err
+		}
+		return IngestResult{Event: stored, Deliveries: n, Existing: true}, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return IngestResult{}, fmt.Errorf("look up event: %w", err)
+	}
+	res, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt)
+	if err != nil {
+		return IngestResult{}, fmt.Errorf("insert event: %w", err)
+	}
+	ev.Seq, _ = res.LastInsertId()
+	n := 0
+	for _, h := range hooks {
+		if !h.Matches(ev) {
+			continue
+		}
+		if err := insertDelivery(tx, ids.New("dlv_", s.Now()), ev.ID, h.ID, "auto", ev.CreatedAt); err != nil {
+			return IngestResult{}, err
+		}
+		n++
+	}
+	if err := rememberMessage(tx, ev); err != nil {
+		return IngestResult{}, err
+	}
+	return IngestResult{Event: ev, Deliveries: n}, nil
+}
+
+func insertDelivery(tx *sql.Tx, id, eventID, webhookID, trigger string, now int64) error {
+	_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, trigger, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`, id, eventID, webhookID, now, trigger, now, now)
+	if err != nil {
+		return fmt.Errorf("insert delivery: %w", err)
+	}
+	return nil
+}
+
+// rememberMessage keeps the conversation memory used by summaries and Slack.
+func rememberMessage(tx *sql.Tx, ev *Event) error {
+	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
+		return nil
+	}
+	text := lookupString(ev.data, "message.text")
+	if text == "" {
+		return nil
+	}
+	dir := lookupString(ev.data, "message.direction")
+	if dir == "" {
+		dir = "inbound"
+	}
+	_, err := tx.Exec(`INSERT INTO messages (contact_id, event_id, text, direction, channel, at) VALUES (?, ?, ?, ?, ?, ?)`,
+		ev.ContactID, ev.ID, text, dir, lookupString(ev.data, "message.channel"), ev.Timestamp)
+	if err != nil {
+		return fmt.Errorf("remember message: %w", err)
+	}
+	return nil
+}
+
+const eventColumns = "seq, id, event, timestamp, data, contact_id, content_hash, source, created_at"
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEvent(row scanner) (*Event, error) {
+	var e Event
+	var data string
+	if err := row.Scan(&e.Seq, &e.ID, &e.Event, &e.Timestamp, &data, &e.ContactID, &e.ContentHash, &e.Source, &e.CreatedAt); err != nil {
+		return nil, err
+	}
+	e.Data = json.RawMessage(data)
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	_ = dec.Decode(&e.data) // stored data was validated at ingest
+	return &e, nil
+}
+
+type queryRower interface {
+	QueryRow(query string, args ...any) *sql.Row
+}
+
+func findEvent(q queryRower, id string) (*Event, error) {
+	e, err := scanEvent(q.QueryRow("SELECT "+eventColumns+" FROM events WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("event")
+	}
+	return e, err
+}
+
+// FindEventByID returns one event.
+func (s *Store) FindEventByID(ctx context.Context, id string) (*Event, error) {
+	return findEvent(s.read, id)
+}
+
+// EventFilter selects events for GET /events.
+type EventFilter struct {
+	After          int64 // seq cursor
+	Limit          int
+	Event          string
+	ContactID      string
+	WebhookID      string // with DeliveryStatus: events whose delivery to this webhook has that status
+	DeliveryStatus string
+}
+
+// FindEvents lists events oldest first after a cursor. Test events are left out.
+func (s *Store) FindEvents(ctx context.Context, f EventFilter) ([]*Event, error) {
+	q := "SELECT " + prefixCols("e.", eventColumns) + " FROM events e"
+	where := []string{"e.seq > ?", "e.source != 'test'"}
+	args := []any{f.After}
+	if f.WebhookID != "" {
+		q += " JOIN deliveries d ON d.event_id = e.id AND d.webhook_id = ?"
+		args = append([]any{f.WebhookID}, args...)
+		if f.DeliveryStatus != "" {
+			where = append(where, "d.status = ?")
+			args = append(args, f.DeliveryStatus)
+		}
+	}
+	if f.Event != "" {
+		where = append(where, "e.event = ?")
+		args = append(args, f.Event)
+	}
+	if f.ContactID != "" {
+		where = append(where, "e.contact_id = ?")
+		args = append(args, f.ContactID)
+	}
+	q += " WHERE " + strings.Join(where, " AND ") + " ORDER BY e.seq LIMIT ?"
+	args = append(args, f.Limit)
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find events: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func prefixCols(prefix, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i, p := range parts {
+		parts[i] = prefix + p
+	}
+	return strings.Join(parts, ", ")
+}
+
+// RecentMessages returns up to n stored messages of a contact, oldest first.
+func (s *Store) RecentMessages(ctx context.Context, contactID string, n int, sinceMS int64) ([]Message, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT text, direction, channel, at FROM messages
+		WHERE contact_id = ? AND at >= ? ORDER BY id DESC LIMIT ?`, contactID, sinceMS, n)
+	if err != nil {
+		return nil, fmt.Errorf("recent messages: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		if err := rows.Scan(&m.Text, &m.Direction, &m.Channel, &m.AtMS); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, rows.Err()
+}
+
+// Message is one remembered conversation message.
+type Message struct {
+	Text, Direction, Channel string
+	AtMS                     int64
+}

@@ -1,0 +1,251 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Webhook is one delivery configuration.
+type Webhook struct {
+	ID                string
+	Name              string
+	URL               string
+	Sink              string // webhook, slack, plugin
+	Plugin            string
+	Config            map[string]any
+	Events            []string
+	Tags              []string // normalised: trimmed, lower case
+	GenerateSummary   bool
+	Enabled           bool
+	AutoReplay        bool
+	Headers           map[string]string
+	Secret            string
+	PreviousSecret    string
+	PreviousExpiresAt int64
+	DisabledReason    string
+	FailingSince      int64
+	LastSuccessAt     int64
+	CreatedAt         int64
+	UpdatedAt         int64
+}
+
+// Matches says whether ev goes to this webhook (DESIGN.md §4).
+func (h *Webhook) Matches(ev *Event) bool {
+	if !h.Enabled || ev.Event == TestEvent {
+		return false
+	}
+	if slices.Contains(h.Events, ev.Event) || slices.Contains(h.Events, "*") {
+		return true
+	}
+	return ev.Event == "tag_applied" && len(h.Tags) > 0 && slices.Contains(h.Tags, ev.tag())
+}
+
+// Secrets are the signing secrets in use at now: the current one, and the
+// previous one while its overlap lasts.
+func (h *Webhook) Secrets(nowMS int64) []string {
+	if h.PreviousSecret != "" && h.PreviousExpiresAt > nowMS {
+		return []string{h.Secret, h.PreviousSecret}
+	}
+	return []string{h.Secret}
+}
+
+const webhookColumns = `id, name, url, sink, plugin, config, events, tags, generate_summary, enabled, auto_replay, headers,
+	secret, previous_secret, previous_expires_at, disabled_reason, failing_since, last_success_at, created_at, updated_at`
+
+func scanWebhook(row scanner) (*Webhook, error) {
+	var h Webhook
+	var config, events, tags, headers string
+	err := row.Scan(&h.ID, &h.Name, &h.URL, &h.Sink, &h.Plugin, &config, &events, &tags, &h.GenerateSummary, &h.Enabled, &h.AutoReplay, &headers,
+		&h.Secret, &h.PreviousSecret, &h.PreviousExpiresAt, &h.DisabledReason, &h.FailingSince, &h.LastSuccessAt, &h.CreatedAt, &h.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		src string
+		dst any
+	}{{config, &h.Config}, {events, &h.Events}, {tags, &h.Tags}, {headers, &h.Headers}} {
+		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
+			return nil, fmt.Errorf("decode webhook %s: %w", h.ID, err)
+		}
+	}
+	return &h, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only maps and slices of plain values are passed
+	}
+	return string(b)
+}
+
+func findWebhooks(q interface {
+	Query(string, ...any) (*sql.Rows, error)
+}, where string, args ...any) ([]*Webhook, error) {
+	rows, err := q.Query("SELECT "+webhookColumns+" FROM webhooks "+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find webhooks: %w", err)
+	}
+	defer rows.Close()
+	var out []*Webhook
+	for rows.Next() {
+		h, err := scanWebhook(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// webhooksForMatch returns all webhooks, cached between changes. Called only
+// from inside the writer, so the cache always matches the transaction.
+func (s *Store) webhooksForMatch(tx *sql.Tx) ([]*Webhook, error) {
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
+	if s.hooksCache != nil {
+		return s.hooksCache, nil
+	}
+	hooks, err := findWebhooks(tx, "ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	if hooks == nil {
+		hooks = []*Webhook{}
+	}
+	s.hooksCache = hooks
+	return hooks, nil
+}
+
+func (s *Store) invalidateWebhooks() {
+	s.hooksMu.Lock()
+	s.hooksCache = nil
+	s.hooksMu.Unlock()
+	s.hooksVersion.Add(1)
+}
+
+// webhookVersion changes whenever a webhook may have changed, so readers
+// can cache the list between changes.
+func (s *Store) webhookVersion() uint64 { return s.hooksVersion.Load() }
+
+// FindWebhooks lists webhooks oldest first after the cursor (an id).
+func (s *Store) FindWebhooks(ctx context.Context, after string, limit int) ([]*Webhook, error) {
+	return findWebhooks(s.read, "WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+}
+
+// AllWebhooks lists every webhook (the delivery loop's view).
+func (s *Store) AllWebhooks(ctx context.Context) ([]*Webhook, error) {
+	return findWebhooks(s.read, "ORDER BY id")
+}
+
+// FindWebhookByID returns one webhook.
+func (s *Store) FindWebhookByID(ctx context.Context, id string) (*Webhook, error) {
+	h, err := scanWebhook(s.read.QueryRowContext(ctx, "SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("webhook")
+	}
+	return h, err
+}
+
+// CreateWebhook stores a new webhook.
+func (s *Store) CreateWebhook(ctx context.Context, h *Webhook) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		s.invalidateWebhooks()
+		_, err := tx.Exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			h.ID, h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary, h.Enabled, h.AutoReplay,
+			mustJSON(h.Headers), h.Secret, h.PreviousSecret, h.PreviousExpiresAt, h.DisabledReason, h.FailingSince, h.LastSuccessAt, h.CreatedAt, h.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("create webhook: %w", err)
+		}
+		return nil
+	})
+}
+
+// UpdateWebhook reads the webhook, lets change modify it, and saves it, all
+// in one transaction. change may return an *Error to refuse.
+func (s *Store) UpdateWebhook(ctx context.Context, id string, change func(h *Webhook) error) (*Webhook, error) {
+	var out *Webhook
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		h, err := scanWebhook(tx.QueryRow("SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("webhook")
+		}
+		if err != nil {
+			return err
+		}
+		if err := change(h); err != nil {
+			return err
+		}
+		s.invalidateWebhooks()
+		if err := saveWebhook(tx, h); err != nil {
+			return err
+		}
+		out = h
+		return nil
+	})
+	return out, err
+}
+
+func saveWebhook(tx *sql.Tx, h *Webhook) error {
+	_, err := tx.Exec(`UPDATE webhooks SET name = ?, url = ?, sink = ?, plugin = ?, config = ?, events = ?, tags = ?, generate_summary = ?,
+		enabled = ?, auto_replay = ?, headers = ?, secret = ?, previous_secret = ?, previous_expires_at = ?, disabled_reason = ?,
+		failing_since = ?, last_success_at = ?, updated_at = ? WHERE id = ?`,
+		h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary,
+		h.Enabled, h.AutoReplay, mustJSON(h.Headers), h.Secret, h.PreviousSecret, h.PreviousExpiresAt, h.DisabledReason,
+		h.FailingSince, h.LastSuccessAt, h.UpdatedAt, h.ID)
+	if err != nil {
+		return fmt.Errorf("update webhook: %w", err)
+	}
+	return nil
+}
+
+// DeleteWebhook removes a webhook with its deliveries and attempts.
+func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.Exec("DELETE FROM webhooks WHERE id = ?", id)
+		if err != nil {
+			return fmt.Errorf("delete webhook: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("webhook")
+		}
+		s.invalidateWebhooks()
+		return nil
+	})
+}
+
+// WebhookStats feed the UI's list: the last outcome and the day's failure rate.
+type WebhookStats struct {
+	LastDeliveryStatus string  `json:"last_delivery_status"`
+	LastDeliveryAt     string  `json:"last_delivery_at"`
+	Deliveries24h      int     `json:"deliveries_24h"`
+	Failed24h          int     `json:"failed_24h"`
+	FailureRate24h     float64 `json:"failure_rate_24h"`
+}
+
+// WebhookStats computes stats for one webhook.
+func (s *Store) WebhookStats(ctx context.Context, id string, nowMS int64) (WebhookStats, error) {
+	var st WebhookStats
+	var at int64
+	err := s.read.QueryRowContext(ctx, "SELECT status, updated_at FROM deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT 1", id).Scan(&st.LastDeliveryStatus, &at)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("webhook stats: %w", err)
+	}
+	st.LastDeliveryAt = formatTime(at)
+	// Attempts, not deliveries: a delivery that failed twice then succeeded
+	// still tells of trouble in the last day.
+	err = s.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(a.status_code < 200 OR a.status_code > 299), 0)
+		FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+		WHERE d.webhook_id = ? AND a.started_at >= ?`, id, nowMS-24*3600*1000).Scan(&st.Deliveries24h, &st.Failed24h)
+	if err != nil {
+		return st, fmt.Errorf("webhook stats: %w", err)
+	}
+	if st.Deliveries24h > 0 {
+		st.FailureRate24h = float64(st.Failed24h) / float64(st.Deliveries24h)
+	}
+	return st, nil
+}
