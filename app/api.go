@@ -47,7 +47,9 @@ func (a *App) routes(f *fiber.App) {
 	admin.Get("/reconcile/runs", a.handleReconcileRuns)
 	admin.Post("/reconcile/run", a.handleReconcileRun)
 
-	api.Use(func(c *fiber.Ctx) error { return errorf(CodeNotFound, "", "no such endpoint: %s %s", c.Method(), c.Path()) })
+	api.Use(func(c *fiber.Ctx) error {
+		return errorf(CodeNotFound, "", "no such endpoint: %s %s", c.Method(), c.Path())
+	})
 }
 
 // requireToken authenticates the bearer token and stores its scope.

@@ -170,4 +170,4 @@ func (a *App) Shutdown(ctx context.Context) error {
 	return errors.Join(err, a.store.Close())
 }
 
-func (a *App) handleMetrics(c *fiber.Ctx) error { return a.metricsHandler()(c) }
+func (a *App) handleMetrics(c *fiber.Ctx) error { return a.extras.metrics(c) }

@@ -176,7 +176,9 @@ func boolVar(p *bool) func(string) error {
 func intVar(p *int) func(string) error {
 	return func(v string) (err error) { *p, err = strconv.Atoi(v); return err }
 }
-func durVar(p *Duration) func(string) error { return func(v string) error { return p.UnmarshalText([]byte(v)) } }
+func durVar(p *Duration) func(string) error {
+	return func(v string) error { return p.UnmarshalText([]byte(v)) }
+}
 
 // applyEnv sets every key whose variable is present. NAME_FILE reads the
 // value from a file, for secrets mounted by Docker or Kubernetes.

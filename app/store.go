@@ -27,8 +27,8 @@ type Store struct {
 	done  chan struct{}
 	once  sync.Once
 
-	hooksMu    sync.Mutex
-	hooksCache []*Webhook // nil when stale; rebuilt inside the writer
+	hooksMu      sync.Mutex
+	hooksCache   []*Webhook // nil when stale; rebuilt inside the writer
 	hooksVersion atomic.Uint64
 }
 

@@ -57,7 +57,11 @@ func (w *Webhook) Deliver(ctx context.Context, req *Request) (Result, error) {
 
 	resp, err := w.Client.Do(hr)
 	if err != nil {
-		return Result{}, fmt.Errorf("webhook: %s", describeNetError(err))
+		nerr := &netError{msg: "webhook: " + describeNetError(err), err: withoutURL(err)}
+		if errors.Is(err, ErrBlockedTarget) {
+			return Result{}, Permanent(nerr) // the address will not become public by retrying
+		}
+		return Result{}, nerr
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
@@ -106,8 +110,20 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return min(max(d, time.Second), MaxRetryAfter), true
 }
 
-// describeNetError shortens transport errors to what a user can act on.
+// netError keeps a short, URL-free message while still unwrapping to the
+// cause, so errors.Is works on what Deliver returns.
+type netError struct {
+	msg string
+	err error
+}
+
+func (e *netError) Error() string { return e.msg }
+func (e *netError) Unwrap() error { return e.err }
+
+// describeNetError shortens transport errors to what a user can act on. The
+// URL is left out: webhook URLs often carry secrets (catch-hook tokens).
 func describeNetError(err error) string {
+	err = withoutURL(err)
 	msg := err.Error()
 	switch {
 	case errors.Is(err, ErrBlockedTarget):

@@ -11,20 +11,20 @@ import (
 
 // Builtin is the offline, extractive summarizer. It quotes the contact's own
 // words and lists the facts it finds, so it never states anything the
-// conversation does not. The zero value is ready to use.
+// conversation does not. The zero value is ready to use, and it is safe for
+// concurrent use.
 type Builtin struct {
 	Now func() time.Time // defaults to time.Now
 }
 
-// Space the prose keeps however many facts there are, quotation marks
-// included: enough for a clause of the contact's words and of the last message.
 const (
+	// The prose keeps this much room however many facts there are, quotation
+	// marks included: a clause of the last message and of the request.
 	minLast   = 100
 	minIntent = 60
-	// minMention is the least room worth spending on a quoted sentence.
-	minMention = 40
-	// maxPerGroup caps each kind of fact before the budget trims further.
-	maxPerGroup = 6
+
+	minMention  = 40 // the least room worth spending on a quoted sentence
+	maxPerGroup = 6  // values per kind of fact before the budget trims further
 	maxWho      = 60
 	maxTag      = 40
 )
@@ -66,10 +66,6 @@ func builtinText(c Contact, tag string, lines []line) string {
 	for _, i := range used {
 		skip[i] = true
 	}
-	texts := make([]string, len(lines))
-	for i, l := range lines {
-		texts[i] = l.text
-	}
 
 	head := header(c, tag, lines)
 	lastLabel := "Last message (business): "
@@ -88,7 +84,7 @@ func builtinText(c Contact, tag string, lines []line) string {
 	if want != "" {
 		room -= runeLen(labelIntent) + min(intentWant, minIntent)
 	}
-	factLine := renderFacts(extractFacts(texts), room)
+	factLine := renderFacts(extractFacts(factTexts(lines, used)), room)
 	room -= runeLen(factLine)
 
 	var mentionLines []string
@@ -123,6 +119,29 @@ func builtinText(c Contact, tag string, lines []line) string {
 	parts = append(parts, mentionLines...)
 	parts = append(parts, lastLabel+quote(lines[last].text, lastRoom))
 	return strings.Join(parts, "\n")
+}
+
+// Bounds on the text searched for facts, so a years-long history costs
+// milliseconds, not seconds. The opening request is always searched.
+const (
+	maxFactMessages = 100 // the most recent ones
+	maxFactRunes    = 2000
+)
+
+// factTexts is the text searched for facts, oldest first: the intent
+// messages and the most recent messages, each clipped.
+func factTexts(lines []line, used []int) []string {
+	from := max(0, len(lines)-maxFactMessages)
+	var texts []string
+	for _, i := range used {
+		if i < from {
+			texts = append(texts, clip(lines[i].text, maxFactRunes))
+		}
+	}
+	for _, l := range lines[from:] {
+		texts = append(texts, clip(l.text, maxFactRunes))
+	}
+	return texts
 }
 
 // header says who the contact is, where they write from, the tag and how

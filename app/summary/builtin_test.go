@@ -3,8 +3,8 @@ package summary
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,7 +149,7 @@ func TestBuiltinZeroValueUsesTheWallClock(t *testing.T) {
 }
 
 func TestBuiltinStaysWithinTheLimit(t *testing.T) {
-	long := strings.Repeat("We need 4 rooms for 3 nights at €120 each, call +31 6 1234 5678 or mail a@example.com on Friday 13 March at 19:30. ", 20)
+	long := strings.Repeat("We need 4 rooms for 3 nights at €120 each, call +31 6 1234 5678 or mail a@example.com on Friday 13 March at 19:30. ", 8)
 	tests := []struct {
 		name    string
 		contact Contact
@@ -157,8 +157,8 @@ func TestBuiltinStaysWithinTheLimit(t *testing.T) {
 		msgs    []sinks.Message
 	}{
 		{"one huge message", Contact{Name: "Ana"}, "x", []sinks.Message{{Text: long}}},
-		{"many messages full of facts", Contact{Name: "Ana"}, "x", manyMessages(200, func(i int) string {
-			return fmt.Sprintf("Order #A%05d for %d people on 2026-03-%02d at 1%d:30, €%d", i, i, i%28+1, i%10, i*7)
+		{"many messages full of facts", Contact{Name: "Ana"}, "x", manyMessages(maxFactMessages+20, func(i int) string {
+			return fmt.Sprintf("#A%05d: %d people on 2026-03-%02d, €%d", i, i, i%28+1, i*7)
 		})},
 		{"a huge name, tag and channel", Contact{Name: strings.Repeat("Name ", 100), Channel: strings.Repeat("c", 300)}, strings.Repeat("t", 300),
 			[]sinks.Message{{Text: long}, {Text: long, Direction: "outbound"}}},

@@ -44,9 +44,10 @@ func prepare(msgs []sinks.Message) []line {
 }
 
 // greeting matches an opening salutation, so intent starts at the request.
-var greeting = regexp.MustCompile(`(?i)^(?:(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|evening)|hola|buenas|buenos\s+días|buenos\s+dias|` +
-	`buenas\s+(?:tardes|noches)|hallo|hoi|goedemorgen|goedemiddag|goedenavond|beste)` +
-	`(?:\s+(?:there|all|team|everyone|guys|a\s+todos|allemaal))?[\s,!.:;-]*)+`)
+// Longer greetings come first: the first alternative that fits wins.
+var greeting = regexp.MustCompile(`(?i)^(?:(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|evening)|hola|buenos\s+d[ií]as|` +
+	`buenas\s+(?:tardes|noches)|buenas|hallo|hoi|goedemorgen|goedemiddag|goedenavond|beste)\b` +
+	`(?:\s+(?:there|all|team|everyone|guys|a\s+todos|allemaal)\b)?[\s,!.:;-]*)+`)
 
 // fillers are words that carry no request on their own: a message made only
 // of them ("Hi!", "ok thanks") is not where the contact says what they want.

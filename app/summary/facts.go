@@ -84,24 +84,24 @@ const (
 		`tweepersoons|eenpersoons|grote|kleine`
 	number     = `\d{1,3}(?:[.,]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?(?:,-)?`
 	perUnit    = `(?:\s*/\s*|\s+(?:per|a|an|por|al|each)\s+)(?:month|mo|night|person|head|hour|hr|day|week|year|user|seat|mes|noche|persona|hora|día|dia|semana|año|usuario|maand|nacht|persoon|uur|dag|jaar|gebruiker)\b`
-	currencies = `(?:EUR|USD|GBP|MXN|euros?|dollars?|dólares|dolares|pesos|pounds|libras)\b|[€$£]`
+	currencies = `(?:eur|usd|gbp|mxn|euros?|dollars?|dólares|dolares|pesos|pounds|libras)\b|[€$£]`
 )
 
 // extractors run in this order over each message, and every match is blanked
 // out before the next one runs: an email's digits never become a phone, a
 // date with a year never becomes a price.
 var extractors = []extractor{
-	{group: groupEmails, re: regexp.MustCompile(`(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b`)},
-	{group: groupMaskOnly, re: regexp.MustCompile(`(?i)\b(?:https?://|www\.)\S+`)},
+	{group: groupEmails, re: regexp.MustCompile(`\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b`)},
+	{group: groupMaskOnly, re: regexp.MustCompile(`\b(?:https?://|www\.)\S+`)},
 	// Stock greetings ("How can I help you today?") are not dates.
-	{group: groupMaskOnly, re: regexp.MustCompile(`(?i)\b(?:help|assist)\s+you(?:\s+with)?\s+today\b|\bayudar(?:te|le|les)\s+hoy\b|\bvandaag\s+(?:helpen|van\s+dienst)\b|\b(?:je|u)\s+vandaag\s+helpen\b`)},
+	{group: groupMaskOnly, re: regexp.MustCompile(`\b(?:help|assist)\s+you(?:\s+with)?\s+today\b|\bayudar(?:te|le|les)\s+hoy\b|\bvandaag\s+(?:helpen|van\s+dienst)\b|\b(?:je|u)\s+vandaag\s+helpen\b`)},
 	{group: groupDates, re: regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b`)},
-	{group: groupReferences, re: regexp.MustCompile(`(?i)\b(?:order|booking|reservation|ticket|invoice|case|pedido|reserva|factura|orden|bestelling|boeking|reservering|factuur|bestelnummer|ordernummer)` +
+	{group: groupReferences, re: regexp.MustCompile(`\b(?:order|booking|reservation|ticket|invoice|case|pedido|reserva|factura|orden|bestelling|boeking|reservering|factuur|bestelnummer|ordernummer)` +
 		`(?:\s+(?:number|no\.?|nr\.?|núm\.?|número|numero|nummer|id|code))?\s*:?\s*#?[a-z]*-?\d[a-z0-9-]{2,}\b|#[a-z]*-?\d[a-z0-9-]{2,}\b`)},
-	{group: groupAmounts, re: regexp.MustCompile(`(?i)(?:US\$|[€$£])\s?(?:` + number + `)(?:` + perUnit + `)?|\b(?:` + number + `)\s?(?:` + currencies + `)(?:` + perUnit + `)?`)},
+	{group: groupAmounts, re: regexp.MustCompile(`(?:us\$|[€$£])\s?(?:` + number + `)(?:` + perUnit + `)?|\b(?:` + number + `)\s?(?:` + currencies + `)(?:` + perUnit + `)?`)},
 	{group: groupPhones, re: regexp.MustCompile(`(?:\+\d{1,3}[\s.-]?\(?\d{1,4}\)?|\(?\d{2,4}\)?)[\s.-]?\d{2,4}(?:[\s.-]?\d{2,4}){1,3}`), keep: isPhone},
-	{group: groupTimes, re: regexp.MustCompile(`(?i)\ba\s+las\s+(\d{1,2}(?:[:.][0-5]\d)?(?:\s+de\s+la\s+(?:mañana|tarde|noche)|\s+y\s+media)?)`)},
-	{group: groupTimes, re: regexp.MustCompile(`(?i)\b(?:[01]?\d|2[0-3]):[0-5]\d(?:\s*(?:[ap]m\b|[ap]\.m\.|h\b|hrs\b|uur\b|u\b))?` +
+	{group: groupTimes, re: regexp.MustCompile(`\ba\s+las\s+(\d{1,2}(?:[:.][0-5]\d)?(?:\s+de\s+la\s+(?:mañana|tarde|noche)|\s+y\s+media)?)`)},
+	{group: groupTimes, re: regexp.MustCompile(`\b(?:[01]?\d|2[0-3]):[0-5]\d(?:\s*(?:[ap]m\b|[ap]\.m\.|h\b|hrs\b|uur\b|u\b))?` +
 		`|\b(?:[01]?\d|2[0-3])\.[0-5]\d\s*(?:uur|u|h)\b` +
 		`|\b(?:1[0-2]|0?[1-9])\s*(?:[ap]m\b|[ap]\.m\.)` +
 		`|\b\d{1,2}\s*(?:o'clock|uur)\b` +
@@ -109,24 +109,24 @@ var extractors = []extractor{
 		`|\b(?:in\s+the\s+(?:morning|afternoon|evening)|(?:(?:por|de|en)\s+la|esta)\s+(?:mañana|tarde|noche))\b` +
 		`|'s\s?(?:ochtends|morgens|middags|avonds)\b`)},
 	// "om 19.30" and "at 7.30": a dotted time needs a word that says it is one.
-	{group: groupTimes, re: regexp.MustCompile(`(?i)\b(?:om|at|around|rond|tegen)\s+((?:[01]?\d|2[0-3])\.[0-5]\d)\b`)},
-	{group: groupDates, re: regexp.MustCompile(`(?i)\b(?:(?:` + weekdays + `),?\s+(?:the\s+)?)?\d{1,2}` + ordinal +
+	{group: groupTimes, re: regexp.MustCompile(`\b(?:om|at|around|rond|tegen)\s+((?:[01]?\d|2[0-3])\.[0-5]\d)\b`)},
+	{group: groupDates, re: regexp.MustCompile(`\b(?:(?:` + weekdays + `),?\s+(?:the\s+)?)?\d{1,2}` + ordinal +
 		`(?:\s*[-–]\s*\d{1,2}` + ordinal + `)?\s+(?:of\s+|de\s+)?(?:` + monthNames + `)\b(?:,?\s+(?:de\s+|del\s+)?\d{4}\b)?`)},
-	{group: groupDates, re: regexp.MustCompile(`(?i)\b(?:(?:` + weekdays + `),?\s+)?(?:` + englishMonths + `)\.?\s+\d{1,2}(?:st|nd|rd|th)?` +
+	{group: groupDates, re: regexp.MustCompile(`\b(?:(?:` + weekdays + `),?\s+)?(?:` + englishMonths + `)\.?\s+\d{1,2}(?:st|nd|rd|th)?` +
 		`(?:\s*[-–]\s*\d{1,2}(?:st|nd|rd|th)?)?\b(?:,?\s+\d{4}\b)?`), keep: notModalMay},
 	{group: groupDates, re: regexp.MustCompile(`\b\d{1,2}/\d{1,2}\b`), keep: isDayMonth},
-	{group: groupDates, re: regexp.MustCompile(`(?i)\b(?:the\s+)?(?:first|second|third|fourth|last)\s+week\s+of\s+(?:` + fullMonths + `)\b` +
+	{group: groupDates, re: regexp.MustCompile(`\b(?:the\s+)?(?:first|second|third|fourth|last)\s+week\s+of\s+(?:` + fullMonths + `)\b` +
 		`|\b(?:in|en|since|until|sinds|tot|desde|hasta|early|late|mid|eind|begin|principios\s+de|finales\s+de)\s+(` + fullMonths + `)\b`), keep: notModalMay},
-	{group: groupDates, re: regexp.MustCompile(`(?i)\b(?:(?:next|this|coming|last|past|el\s+próximo|el\s+proximo|este|próximo|proximo|volgende|aanstaande|komende|afgelopen|vorige|deze)\s+)?` +
+	{group: groupDates, re: regexp.MustCompile(`\b(?:(?:next|this|coming|last|past|el\s+próximo|el\s+proximo|este|próximo|proximo|volgende|aanstaande|komende|afgelopen|vorige|deze)\s+)?` +
 		`(?:` + weekdays + `)(?:ochtend|middag|avond|nacht)?(?:\s+(?:morning|afternoon|evening|night))?\b`)},
-	{group: groupDates, re: regexp.MustCompile(`(?i)\b(?:the\s+day\s+after\s+tomorrow|tomorrow(?:\s+(?:morning|afternoon|evening|night))?|today|tonight|yesterday|` +
+	{group: groupDates, re: regexp.MustCompile(`\b(?:the\s+day\s+after\s+tomorrow|tomorrow(?:\s+(?:morning|afternoon|evening|night))?|today|tonight|yesterday|` +
 		`this\s+(?:weekend|week|month)|next\s+(?:week|weekend|month|year)|last\s+(?:week|month)|` +
 		`pasado\s+mañana|mañana|hoy|esta\s+noche|ayer|(?:la\s+)?(?:próxima|proxima)\s+semana|la\s+semana\s+que\s+viene|` +
 		`este\s+fin\s+de\s+semana|la\s+semana\s+pasada|` +
 		`overmorgen|morgen(?:ochtend|middag|avond)?|vandaag|vanavond|gisteren|volgende\s+week|vorige\s+week|` +
 		`dit\s+weekend|komend\s+weekend|volgend\s+weekend)\b`), keep: notGreeting},
-	{group: groupQuantities, re: regexp.MustCompile(`(?i)\b(?:` + numberWords + `|a\s+couple\s+of)(?:\s+(?:` + quantityAdjectives + `))?\s+(?:` + units + `)\b`)},
-	{group: groupQuantities, re: regexp.MustCompile(`(?i)\b(?:(?:table|party|group|family|booking|reservation|mesa|reserva|grupo|familia|tafel|reservering|groep|gezin)\s+(?:for|of|para|de|voor|van)` +
+	{group: groupQuantities, re: regexp.MustCompile(`\b(?:` + numberWords + `|a\s+couple\s+of)(?:\s+(?:` + quantityAdjectives + `))?\s+(?:` + units + `)\b`)},
+	{group: groupQuantities, re: regexp.MustCompile(`\b(?:(?:table|party|group|family|booking|reservation|mesa|reserva|grupo|familia|tafel|reservering|groep|gezin)\s+(?:for|of|para|de|voor|van)` +
 		`|we\s+are|we're|we\s+will\s+be|we'll\s+be|somos|seremos|we\s+zijn\s+met|we\s+komen\s+met)\s+(?:` + numberWords + `)\b`)},
 }
 
@@ -252,13 +252,15 @@ type factMatch struct {
 }
 
 // findFacts returns the facts in one text in reading order.
+// The patterns are written in lower case and run over a lower-cased copy of
+// the text, which is much faster than case-insensitive matching; values are
+// taken from the original at the same offsets.
 func findFacts(text string) []factMatch {
-	buf := []byte(text)
+	buf := lowerSameLength(text)
 	var found []factMatch
 	for _, ex := range extractors {
-		s := string(buf)
-		for _, loc := range ex.re.FindAllStringSubmatchIndex(s, -1) {
-			if ex.keep != nil && !ex.keep(s, loc[0], loc[1]) {
+		for _, loc := range ex.re.FindAllSubmatchIndex(buf, -1) {
+			if ex.keep != nil && !ex.keep(text, loc[0], loc[1]) {
 				continue
 			}
 			vs, ve := loc[0], loc[1]
@@ -266,7 +268,7 @@ func findFacts(text string) []factMatch {
 				vs, ve = loc[2], loc[3]
 			}
 			if ex.group != groupMaskOnly {
-				found = append(found, factMatch{group: ex.group, start: vs, value: cleanFact(s[vs:ve])})
+				found = append(found, factMatch{group: ex.group, start: vs, value: cleanFact(text[vs:ve])})
 			}
 			for i := loc[0]; i < loc[1]; i++ {
 				buf[i] = ' ' // same length, so offsets stay valid
@@ -275,6 +277,19 @@ func findFacts(text string) []factMatch {
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].start < found[j].start })
 	return found
+}
+
+// lowerSameLength lower-cases s, leaving alone the rare runes whose lower
+// case takes a different number of bytes, so offsets match the original.
+func lowerSameLength(s string) []byte {
+	buf := make([]byte, 0, len(s))
+	for _, r := range s {
+		if l := unicode.ToLower(r); utf8.RuneLen(l) == utf8.RuneLen(r) {
+			r = l
+		}
+		buf = utf8.AppendRune(buf, r)
+	}
+	return buf
 }
 
 func cleanFact(v string) string {

@@ -2,6 +2,8 @@ package summary
 
 import (
 	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -87,5 +89,16 @@ func TestRenderFactsFitsTheBudget(t *testing.T) {
 				t.Errorf("%d runes over a budget of %d", runeLen(got), tt.budget)
 			}
 		})
+	}
+}
+
+func TestPatternsAreLowerCase(t *testing.T) {
+	// findFacts matches against lower-cased text, so an upper-case letter in
+	// a pattern could never match.
+	escape := regexp.MustCompile(`\\[A-Za-z]`)
+	for i, ex := range extractors {
+		if p := escape.ReplaceAllString(ex.re.String(), ""); strings.ToLower(p) != p {
+			t.Errorf("extractor %d has an upper-case letter: %s", i, ex.re)
+		}
 	}
 }

@@ -36,7 +36,8 @@ type LLMOptions struct {
 	Now      func() time.Time
 }
 
-// LLM summarizes with an OpenAI-compatible chat-completions endpoint.
+// LLM summarizes with an OpenAI-compatible chat-completions endpoint. It is
+// safe for concurrent use.
 type LLM struct {
 	url, model, apiKey string
 	timeout            time.Duration
@@ -78,7 +79,7 @@ func (l *LLM) Summarize(ctx context.Context, c Contact, tag string, msgs []sinks
 	prompt, n := transcript(c, tag, lines)
 	text, err := l.complete(ctx, prompt)
 	if err != nil {
-		l.logger.Warn("Summary by LLM failed, using the built-in summarizer",
+		l.logger.Warn("LLM summary failed, using the fallback summarizer",
 			"host", l.host(), "model", l.model, "contact_id", c.ID, "error", l.redact(err))
 		return l.fallback.Summarize(ctx, c, tag, msgs)
 	}

@@ -126,7 +126,12 @@ func TestLLM(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
-			checkChatCall(t, <-calls, tt.apiKey)
+			select {
+			case c := <-calls:
+				checkChatCall(t, c, tt.apiKey)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the fake API never received the request")
+			}
 			if warned := strings.Contains(logs.String(), "level=WARN"); warned != tt.wantWarn {
 				t.Errorf("warned = %v, want %v; logs:\n%s", warned, tt.wantWarn, logs.String())
 			}

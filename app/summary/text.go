@@ -28,7 +28,7 @@ func clip(s string, max int) string {
 		return ""
 	}
 	all := []rune(s)
-	r := all[:max-1] // room for the ellipsis
+	r := all[:max-1]                  // room for the ellipsis
 	if !unicode.IsSpace(all[max-1]) { // the cut is inside a word
 		if i := lastSpace(r); i > len(r)/2 {
 			r = r[:i]
