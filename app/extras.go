@@ -50,7 +50,6 @@ func (a *App) stopExtras() {}
 
 func (a *App) onRecover(webhookID string) {}
 
-
 func (a *App) handlePluginList(c *fiber.Ctx) error   { return c.JSON(newList([]any{}, "")) }
 func (a *App) handlePluginReload(c *fiber.Ctx) error { return c.JSON(newList([]any{}, "")) }
 func (a *App) handleReconcileRuns(c *fiber.Ctx) error {

@@ -51,6 +51,9 @@ func newMetrics(store *Store) *Metrics {
 			return float64(f)
 		})
 	}
+	for _, sink := range []string{"webhook", "slack", "plugin"} {
+		m.latency.WithLabelValues(sink) // so the series exist before the first attempt
+	}
 	m.Registry.MustRegister(m.ingested, m.attempts, m.latency, m.reconciled, queue(StatusPending), queue(StatusInFlight),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
