@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/herald-webhooks/herald/app/summary"
+	"github.com/herald-webhooks/herald/plugins"
 	"github.com/herald-webhooks/herald/sinks"
 	"github.com/herald-webhooks/herald/web"
 )
@@ -20,6 +21,7 @@ type extras struct {
 	summarizer summary.Summarizer
 	ui         *web.UI
 	metrics    fiber.Handler
+	plugins    *plugins.Host
 }
 
 func (a *App) setupExtras() error {
@@ -41,17 +43,18 @@ func (a *App) setupExtras() error {
 		Now:       a.store.Now,
 		Logger:    a.log.With("sink", "slack"),
 	})
+	a.setupPlugins()
 	return nil
 }
 
 func (a *App) startExtras(ctx context.Context) error { return nil }
 
-func (a *App) stopExtras() {}
+func (a *App) stopExtras() {
+	a.extras.plugins.Close()
+}
 
 func (a *App) onRecover(webhookID string) {}
 
-func (a *App) handlePluginList(c *fiber.Ctx) error   { return c.JSON(newList([]any{}, "")) }
-func (a *App) handlePluginReload(c *fiber.Ctx) error { return c.JSON(newList([]any{}, "")) }
 func (a *App) handleReconcileRuns(c *fiber.Ctx) error {
 	return c.JSON(newList([]any{}, ""))
 }

@@ -1,0 +1,119 @@
+package app
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildPlugin compiles an example plugin into dir.
+func buildPlugin(t *testing.T, dir, name string) string {
+	t.Helper()
+	out := filepath.Join(dir, "herald-sink-"+name)
+	cmd := exec.Command("go", "build", "-o", out, "./plugins/"+name)
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build plugin %s: %v\n%s", name, err, b)
+	}
+	return out
+}
+
+// pidsOf finds running processes whose command line starts with path.
+func pidsOf(path string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.HasPrefix(string(cmdline), path) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+func TestPluginSinkEndToEnd(t *testing.T) {
+	pluginDir := t.TempDir()
+	bin := buildPlugin(t, pluginDir, "jsonl")
+	s := newTestServer(t, func(c *Config) {
+		c.Plugins.Dir = pluginDir
+		c.Delivery.RetrySchedule = "50ms,100ms,200ms,400ms,800ms,1s,1s"
+	})
+	out := filepath.Join(t.TempDir(), "events.jsonl")
+
+	t.Run("the plugin is listed with what it describes", func(t *testing.T) {
+		list := s.must("GET", "/api/v1/plugins", nil, 200)["data"].([]any)
+		if len(list) != 1 || list[0].(map[string]any)["name"] != "jsonl" || list[0].(map[string]any)["running"] != true {
+			t.Fatalf("plugins = %v", list)
+		}
+	})
+	t.Run("a webhook naming a missing plugin is a 422", func(t *testing.T) {
+		code, raw := s.request("POST", "/api/v1/webhooks", map[string]any{"sink": "plugin", "plugin": "nope", "events": []string{"*"}}, s.Token)
+		if code != 422 {
+			t.Fatalf("status = %d: %s", code, raw)
+		}
+	})
+	t.Run("a bad plugin config is a 422 at save time", func(t *testing.T) {
+		code, raw := s.request("POST", "/api/v1/webhooks", map[string]any{"sink": "plugin", "plugin": "jsonl", "events": []string{"*"}}, s.Token)
+		if code != 422 {
+			t.Fatalf("status = %d: %s", code, raw)
+		}
+	})
+
+	s.createWebhook(map[string]any{"sink": "plugin", "plugin": "jsonl", "config": map[string]any{"path": out}, "events": []string{"*"}})
+	const total = 40
+	var ids []string
+	for i := range total {
+		ids = append(ids, s.ingest("contact_created", map[string]any{"contact": map[string]any{"id": fmt.Sprint("c", i)}}))
+		if i == total/2 {
+			// Kill the plugin mid-stream: its deliveries retry, it restarts.
+			for _, pid := range pidsOf(bin) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	eventually(t, 20*time.Second, "every event written by the plugin", func() bool {
+		seen := map[string]bool{}
+		for _, line := range readLines(t, out) {
+			var env struct{ ID string }
+			if json.Unmarshal([]byte(line), &env) == nil {
+				seen[env.ID] = true
+			}
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				return false
+			}
+		}
+		return true
+	})
+	if len(pidsOf(bin)) == 0 {
+		t.Fatal("the plugin was not restarted")
+	}
+}
