@@ -68,7 +68,9 @@ type webhookInput struct {
 	Stats           json.RawMessage `json:"stats"`
 }
 
-func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool) (webhookJSON, error) {
+// toWebhookJSON renders h; all is every webhook (for the duplicate-URL
+// warning), loaded once per request by the caller, or nil to load it here.
+func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool, all ...*Webhook) (webhookJSON, error) {
 	out := webhookJSON{ID: h.ID, Name: h.Name, URL: h.URL, Sink: h.Sink, Plugin: h.Plugin, Config: h.Config,
 		Events: h.Events, Tags: h.Tags, GenerateSummary: h.GenerateSummary, Enabled: h.Enabled, AutoReplay: h.AutoReplay,
 		Headers: h.Headers, Secret: h.Secret, CreatedAt: formatTime(h.CreatedAt), UpdatedAt: formatTime(h.UpdatedAt),
@@ -77,11 +79,13 @@ func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool) (webhookJS
 		out.SecretRotatedAt = formatTime(h.PreviousExpiresAt)
 	}
 	if h.URL != "" {
-		others, err := a.store.AllWebhooks(c.UserContext())
-		if err != nil {
-			return out, err
+		if all == nil {
+			var err error
+			if all, err = a.store.AllWebhooks(c.UserContext()); err != nil {
+				return out, err
+			}
 		}
-		for _, o := range others {
+		for _, o := range all {
 			if o.ID != h.ID && sameURL(o.URL, h.URL) {
 				out.Warnings = append(out.Warnings, fmt.Sprintf("webhook %s (%s) uses the same URL: the receiver will get each matching event once per webhook", o.ID, o.Name))
 			}
@@ -110,9 +114,13 @@ func (a *App) handleWebhookList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	all, err := a.store.AllWebhooks(c.UserContext())
+	if err != nil {
+		return err
+	}
 	out := make([]webhookJSON, len(hooks))
 	for i, h := range hooks {
-		if out[i], err = a.toWebhookJSON(c, h, true); err != nil {
+		if out[i], err = a.toWebhookJSON(c, h, true, all...); err != nil {
 			return err
 		}
 	}

@@ -95,8 +95,12 @@ type writeOp struct {
 // Write runs fn in a transaction shared with other concurrent writes (group
 // commit: one fsync for many requests) and returns once it is committed.
 // fn runs inside a savepoint, so its error rolls back only its own changes.
-func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// after, if given, runs once the commit succeeded.
+func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error, after ...func()) error {
 	op := &writeOp{fn: fn, err: make(chan error, 1)}
+	if len(after) > 0 {
+		op.after = after[0]
+	}
 	select {
 	case s.queue <- op:
 	case <-ctx.Done():

@@ -122,9 +122,17 @@ type attemptOutcome struct {
 // RecordAttempt logs an attempt and moves the delivery on, in one transaction.
 // It reports whether the webhook had been failing before this success.
 func (s *Store) RecordAttempt(ctx context.Context, o *attemptOutcome) (recovered bool, err error) {
+	var after func()
+	if o.Gone {
+		after = s.invalidateWebhooks
+	}
 	err = s.Write(ctx, func(tx *sql.Tx) error {
 		recovered = false
 		now := s.now()
+		var exists int
+		if err := tx.QueryRow("SELECT count(*) FROM deliveries WHERE id = ?", o.DeliveryID).Scan(&exists); err != nil || exists == 0 {
+			return err // deleted with its webhook meanwhile: nothing to record
+		}
 		if _, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, o.DeliveryID, o.Number, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger); err != nil {
 			return fmt.Errorf("record attempt: %w", err)
@@ -138,7 +146,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o *attemptOutcome) (recovered
 			return fmt.Errorf("record attempt: %w", err)
 		}
 		return s.updateWebhookHealth(tx, o, now, &recovered)
-	})
+	}, after)
 	return recovered, err
 }
 

@@ -121,6 +121,9 @@ func (s *Store) webhooksForMatch(tx *sql.Tx) ([]*Webhook, error) {
 	return hooks, nil
 }
 
+// invalidateWebhooks drops cached webhook views. Writes that change webhooks
+// call it inside their transaction (so later ops in the same commit see the
+// change) and again after the commit (so readers cannot cache the old rows).
 func (s *Store) invalidateWebhooks() {
 	s.hooksMu.Lock()
 	s.hooksCache = nil
@@ -186,7 +189,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, change func(h *Web
 		}
 		out = h
 		return nil
-	})
+	}, s.invalidateWebhooks)
 	return out, err
 }
 
@@ -215,7 +218,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 		}
 		s.invalidateWebhooks()
 		return nil
-	})
+	}, s.invalidateWebhooks)
 }
 
 // WebhookStats feed the UI's list: the last outcome and the day's failure rate.

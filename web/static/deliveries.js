@@ -51,6 +51,22 @@
       clearTimeout(timer);
     }
 
+    // forget drops the state of the last webhook, so coming back from the
+    // list starts afresh instead of showing an old page for a moment.
+    function forget() {
+      stop();
+      seq++;
+      webhookId = "";
+      items = [];
+      openId = "";
+      details.clear();
+      rendered = "";
+      clear(tbody);
+      table.hidden = true;
+      empty.hidden = true;
+      more.hidden = true;
+    }
+
     function fetchPage(after) {
       const q = new URLSearchParams({ status: filter.value, limit: String(PAGE), after });
       return ctx.api.get(H.path("webhooks", webhookId, "deliveries") + "?" + q);
@@ -220,7 +236,7 @@
       return h("details", { class: "example" }, h("summary", {}, "Payload sent"), h("pre", {}, prettyJSON(p)));
     }
 
-    return { start, stop, refresh };
+    return { start, stop, forget, refresh };
   };
 
   // The replay form: a dry run says how many deliveries would go out, and

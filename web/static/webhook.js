@@ -55,7 +55,7 @@
 
     function openNew() {
       current = null;
-      log.stop();
+      log.forget();
       notice.hidden = true;
       renderHeader();
       form.fill(null);
@@ -122,7 +122,7 @@
 
     function leave() {
       current = null;
-      log.stop();
+      log.forget();
     }
 
     return { open, openNew, saved, leave, setEventTypes: test.setEventTypes };
