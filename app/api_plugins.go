@@ -1,6 +1,8 @@
 package app
 
 import (
+	"database/sql"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/herald-webhooks/herald/plugins"
@@ -34,6 +36,15 @@ func (a *App) handlePluginReload(c *fiber.Ctx) error {
 	if err := a.extras.plugins.Load(); err != nil {
 		return invalid("", "reading the plugin folder failed: %s", err.Error())
 	}
-	a.disp.Wake() // deliveries waiting for a plugin may go now
+	// Deliveries waiting for a plugin may go now: try them at once.
+	if err := a.store.Write(c.UserContext(), func(tx *sql.Tx) error {
+		now := a.store.now()
+		_, err := tx.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?
+			AND webhook_id IN (SELECT id FROM webhooks WHERE sink = 'plugin')`, now, now)
+		return err
+	}); err != nil {
+		return err
+	}
+	a.disp.Wake()
 	return c.JSON(newList(a.extras.plugins.List(), ""))
 }

@@ -238,6 +238,12 @@ func (d *Dispatcher) decide(o *attemptOutcome, c *claimedDelivery, err error) {
 		return
 	}
 	o.Error = err.Error()
+	if sinks.IsUnavailable(err) {
+		// The sink is not ready (a plugin is missing): wait, keeping every retry.
+		_, _, wait := sinks.Classify(err)
+		o.Status, o.NextAttemptAt, o.KeepCycle = StatusPending, d.store.now()+wait.Milliseconds(), true
+		return
+	}
 	permanent, gone, retryAfter := sinks.Classify(err)
 	o.Gone = gone
 	inCycle := o.Number - c.CycleStart

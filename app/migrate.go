@@ -1,50 +1,55 @@
 package app
 
 import (
+	"database/sql"
 	"fmt"
 )
 
-// migrations are the schema changes after version 1 (schema.sql), in order.
-// Step i moves user_version from i+1 to i+2. Each runs in one transaction.
+// migrations are the schema changes after version 1 (schema.sql), in order:
+// step i moves PRAGMA user_version from i+1 to i+2, in one transaction.
 // Append only: never edit a step that has shipped.
 var migrations = []string{}
 
-// schemaVersion is the version this binary writes.
-func schemaVersion() int { return 1 + len(migrations) }
+func (s *Store) migrate(schema string) error { return migrate(s.write, schema, migrations) }
 
-func (s *Store) migrate(schema string) error {
+// migrate brings db to version 1+len(steps): a new database gets schema.sql
+// then every step; an older one only the steps it lacks. A database newer
+// than this binary is refused rather than misread.
+func migrate(db *sql.DB, schema string, steps []string) error {
+	latest := 1 + len(steps)
 	var version int
-	if err := s.write.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if version > schemaVersion() {
-		return fmt.Errorf("database schema version %d is newer than this binary understands (%d): upgrade Herald", version, schemaVersion())
+	if version > latest {
+		return fmt.Errorf("database schema version %d is newer than this binary understands (%d): upgrade Herald", version, latest)
 	}
-	steps := []string{}
-	if version == 0 {
-		steps = append(steps, schema)
-		version = 1
-		steps = append(steps, migrations...)
-	} else {
-		steps = append(steps, migrations[version-1:]...)
+	for v := version; v < latest; v++ {
+		step := schema
+		if v > 0 {
+			step = steps[v-1]
+		}
+		if err := migrateStep(db, step, v+1); err != nil {
+			return err
+		}
 	}
-	start := schemaVersion() - len(steps)
-	for i, step := range steps {
-		tx, err := s.write.Begin()
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if _, err := tx.Exec(step); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to version %d: %w", start+i+1, err)
-		}
-		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", start+i+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to version %d: %w", start+i+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate to version %d: %w", start+i+1, err)
-		}
+	return nil
+}
+
+func migrateStep(db *sql.DB, step string, to int) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return fmt.Errorf("migrate to version %d: %w", to, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(step); err != nil {
+		return fmt.Errorf("migrate to version %d: %w", to, err)
+	}
+	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", to)); err != nil {
+		return fmt.Errorf("migrate to version %d: %w", to, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate to version %d: %w", to, err)
 	}
 	return nil
 }

@@ -117,3 +117,36 @@ func TestPluginSinkEndToEnd(t *testing.T) {
 		t.Fatal("the plugin was not restarted")
 	}
 }
+
+func TestDeliveriesWaitForAMissingPlugin(t *testing.T) {
+	pluginDir := t.TempDir()
+	bin := buildPlugin(t, pluginDir, "jsonl")
+	s := newTestServer(t, func(c *Config) { c.Plugins.Dir = pluginDir; c.Delivery.RetrySchedule = "10ms" })
+	out := filepath.Join(t.TempDir(), "events.jsonl")
+	id, _ := s.createWebhook(map[string]any{"sink": "plugin", "plugin": "jsonl", "config": map[string]any{"path": out}, "events": []string{"*"}})
+
+	// The plugin vanishes.
+	moved := bin + ".away"
+	if err := os.Rename(bin, moved); err != nil {
+		t.Fatal(err)
+	}
+	s.must("POST", "/api/v1/plugins/reload", nil, 200)
+	evID := s.ingest("contact_created", map[string]any{"contact": map[string]any{"id": "c"}})
+	var d map[string]any
+	eventually(t, 5*time.Second, "an attempt that found no plugin", func() bool {
+		d = s.must("GET", "/api/v1/webhooks/"+id+"/deliveries", nil, 200)["data"].([]any)[0].(map[string]any)
+		return d["attempt_count"].(float64) >= 1
+	})
+	if d["status"] != "pending" || !strings.Contains(d["last_error"].(string), "jsonl") {
+		t.Fatalf("delivery = %v; want it pending, waiting for the plugin", d)
+	}
+
+	// It comes back: a reload sends what waited, with retries to spare.
+	if err := os.Rename(moved, bin); err != nil {
+		t.Fatal(err)
+	}
+	s.must("POST", "/api/v1/plugins/reload", nil, 200)
+	eventually(t, 10*time.Second, "the waiting event written", func() bool {
+		return strings.Contains(strings.Join(readLines(t, out), "\n"), evID)
+	})
+}

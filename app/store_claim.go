@@ -117,6 +117,7 @@ type attemptOutcome struct {
 	Status        string // succeeded, pending (retry at NextAttemptAt), failed
 	NextAttemptAt int64
 	Gone          bool // the target is gone: disable the webhook
+	KeepCycle     bool // the attempt does not count against the retry schedule
 }
 
 // RecordAttempt logs an attempt and moves the delivery on, in one transaction.
@@ -139,11 +140,18 @@ func (s *Store) RecordAttempt(ctx context.Context, o *attemptOutcome) (recovered
 		}
 		// Only the holder of the lease moves the delivery on: if the lease
 		// ran out and someone else took it, this attempt is just logged.
+		keep := 0
+		if o.KeepCycle {
+			keep = 1
+		}
 		if _, err := tx.Exec(`UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, lease_until = 0, trigger = 'auto',
-			last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?
+			last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?, cycle_start = cycle_start + ?
 			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`,
-			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease); err != nil {
+			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, keep, o.DeliveryID, o.Lease); err != nil {
 			return fmt.Errorf("record attempt: %w", err)
+		}
+		if o.KeepCycle {
+			return nil // says nothing about the receiver's health
 		}
 		return s.updateWebhookHealth(tx, o, now, &recovered)
 	}, after)

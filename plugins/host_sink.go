@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/herald-webhooks/herald/sinks"
 )
@@ -15,6 +16,10 @@ import (
 func (h *Host) Sink() sinks.Sink { return hostSink{h: h} }
 
 type hostSink struct{ h *Host }
+
+// NotInstalledWait is how long a delivery to a plugin that is not installed
+// waits before it looks again (POST /api/v1/plugins/reload wakes it sooner).
+const NotInstalledWait = 30 * time.Second
 
 func (s hostSink) Deliver(ctx context.Context, req *sinks.Request) (sinks.Result, error) {
 	return sinks.Result{}, s.h.deliver(ctx, req)
@@ -38,7 +43,8 @@ func (h *Host) deliver(ctx context.Context, req *sinks.Request) error {
 	}
 	p, err := h.lookup(name)
 	if err != nil {
-		return fmt.Errorf("plugin %s: %w", name, err)
+		// Not installed (any more): wait for it without using up retries.
+		return sinks.Unavailable(fmt.Errorf("plugin %s: %w", name, err), NotInstalledWait)
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()

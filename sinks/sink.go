@@ -86,6 +86,9 @@ type Error struct {
 	Permanent  bool          // do not retry
 	Gone       bool          // the target is gone for good: fail and disable the webhook
 	RetryAfter time.Duration // the receiver asked us to wait this long (0: use the schedule)
+	// Unavailable means the sink itself is not ready (a plugin is not
+	// installed): the delivery waits RetryAfter without using up a retry.
+	Unavailable bool
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -99,6 +102,18 @@ func Gone(err error) error { return &Error{Err: err, Permanent: true, Gone: true
 
 // RetryAfter marks err as retryable no sooner than d.
 func RetryAfter(err error, d time.Duration) error { return &Error{Err: err, RetryAfter: d} }
+
+// Unavailable marks err as the sink not being ready; the delivery is tried
+// again after wait and the attempt does not count against its retries.
+func Unavailable(err error, wait time.Duration) error {
+	return &Error{Err: err, RetryAfter: wait, Unavailable: true}
+}
+
+// IsUnavailable reports whether err says the sink is not ready.
+func IsUnavailable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Unavailable
+}
 
 // Classify reports how the delivery loop should treat err.
 func Classify(err error) (permanent, gone bool, retryAfter time.Duration) {
