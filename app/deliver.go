@@ -98,7 +98,7 @@ func (d *Dispatcher) nextWait(ctx context.Context, claimed int) time.Duration {
 	if err != nil || next == 0 {
 		return time.Minute
 	}
-	wait := time.Until(time.UnixMilli(next))
+	wait := time.UnixMilli(next).Sub(d.store.Now())
 	if wait <= 0 {
 		// Due but not claimable: its webhook is at its cap. A finishing
 		// worker wakes us; poll now and then in case of a missed signal.

@@ -22,6 +22,7 @@ type extras struct {
 	ui         *web.UI
 	metrics    fiber.Handler
 	plugins    *plugins.Host
+	reconcile  *reconciler // set by startReconcile
 }
 
 func (a *App) setupExtras() error {
@@ -47,15 +48,9 @@ func (a *App) setupExtras() error {
 	return nil
 }
 
-func (a *App) startExtras(ctx context.Context) error { return nil }
+func (a *App) startExtras(ctx context.Context) error { return a.startReconcile(ctx) }
 
 func (a *App) stopExtras() {
+	a.stopReconcile()
 	a.extras.plugins.Close()
 }
-
-func (a *App) onRecover(webhookID string) {}
-
-func (a *App) handleReconcileRuns(c *fiber.Ctx) error {
-	return c.JSON(newList([]any{}, ""))
-}
-func (a *App) handleReconcileRun(c *fiber.Ctx) error { return c.JSON(fiber.Map{}) }

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+type reconcileRunJSON struct {
+	ID         string         `json:"id"`
+	Trigger    string         `json:"trigger"`
+	StartedAt  string         `json:"started_at"`
+	FinishedAt string         `json:"finished_at"` // empty while running
+	Steps      ReconcileSteps `json:"steps"`
+	Error      string         `json:"error"`
+}
+
+func toReconcileRunJSON(r *ReconcileRun) reconcileRunJSON {
+	out := reconcileRunJSON{ID: r.ID, Trigger: r.Trigger, StartedAt: formatTime(r.StartedAt), FinishedAt: formatTime(r.FinishedAt),
+		Steps: r.Steps, Error: r.Error}
+	if out.Steps.Errors == nil {
+		out.Steps.Errors = []string{}
+	}
+	return out
+}
+
+func (a *App) handleReconcileRuns(c *fiber.Ctx) error {
+	limit, err := limitParam(c)
+	if err != nil {
+		return err
+	}
+	runs, err := a.store.FindReconcileRuns(c.UserContext(), c.Query("after"), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]reconcileRunJSON, len(runs))
+	for i, r := range runs {
+		out[i] = toReconcileRunJSON(r)
+	}
+	next := ""
+	if len(runs) == limit {
+		next = runs[len(runs)-1].ID
+	}
+	return c.JSON(newList(out, next))
+}
+
+// handleReconcileRun runs the job now and answers when it is done.
+func (a *App) handleReconcileRun(c *fiber.Ctx) error {
+	r := a.extras.reconcile
+	if r == nil {
+		return errorf(CodeUnavailable, "", "reconciliation has not started yet")
+	}
+	// The app's context, not the request's: a client that hangs up does not
+	// cut a run short.
+	run, err := r.run(r.ctx, "manual")
+	if errors.Is(err, errReconcileBusy) {
+		return errorf(CodeConflict, "", "a reconciliation run is in progress; try again when it has finished (GET /api/v1/reconcile/runs)")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(toReconcileRunJSON(run))
+}
