@@ -84,8 +84,11 @@ func New(cfg Config, o Options) (*App, error) {
 		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1), inflight: map[string]int{}}
 	a.fiber = fiber.New(fiber.Config{
-		Immutable:             true, // fasthttp reuses buffers; handlers keep strings
-		BodyLimit:             cfg.BodyLimit,
+		Immutable: true, // fasthttp reuses buffers; handlers keep strings
+		// fasthttp drops the connection on bodies over its limit, and a client
+		// still sending sees a reset instead of the answer. So it reads up to
+		// 4x more and limitBody answers those with a proper 413.
+		BodyLimit:             max(4*cfg.BodyLimit, 1<<20),
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
@@ -93,7 +96,7 @@ func New(cfg Config, o Options) (*App, error) {
 		ErrorHandler:          errorHandler(log),
 		AppName:               "Herald",
 	})
-	a.fiber.Use(a.recoverPanics)
+	a.fiber.Use(a.recoverPanics, a.limitBody)
 	a.routes(a.fiber)
 	return a, nil
 }
@@ -105,6 +108,14 @@ func (a *App) recoverPanics(c *fiber.Ctx) (err error) {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
+	return c.Next()
+}
+
+// limitBody answers 413 for a body over the configured limit.
+func (a *App) limitBody(c *fiber.Ctx) error {
+	if len(c.Body()) > a.cfg.BodyLimit {
+		return errorf(CodeTooLarge, "", "the request body is %d bytes; the limit is %d", len(c.Body()), a.cfg.BodyLimit)
+	}
 	return c.Next()
 }
 
