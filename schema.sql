@@ -79,9 +79,12 @@ CREATE TABLE deliveries (
     UNIQUE (event_id, webhook_id)
 );
 -- The claim query: due pending deliveries of one webhook, oldest first.
-CREATE INDEX deliveries_claim ON deliveries (webhook_id, status, next_attempt_at);
-CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
-CREATE INDEX deliveries_lease ON deliveries (status, lease_until);
+-- Partial indexes: only rows in that state are indexed, so a delivery that
+-- moves on leaves them instead of being rewritten in each.
+CREATE INDEX deliveries_claim ON deliveries (webhook_id, next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_lease ON deliveries (lease_until) WHERE status = 'in_flight';
+CREATE INDEX deliveries_status ON deliveries (webhook_id, status, id);
 CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);
 
 CREATE TABLE attempts (

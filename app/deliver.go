@@ -61,12 +61,7 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		claimed, err := d.claimRound(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.log.Error("Claim deliveries failed", "error", err)
-		}
-		wait := d.nextWait(ctx, claimed)
-		timer.Reset(wait)
+		timer.Reset(d.step(ctx))
 		select {
 		case <-ctx.Done():
 			d.drain(grace, hardCancel)
@@ -78,6 +73,34 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 	}
 }
 
+// step claims what is due and says how long to sleep when nothing wakes the
+// dispatcher. It looks on a reader first, so an idle round writes nothing.
+func (d *Dispatcher) step(ctx context.Context) time.Duration {
+	next, err := d.store.NextDue(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("Find due deliveries failed", "error", err)
+		}
+		return time.Second
+	}
+	if next == 0 {
+		return time.Minute // nothing pending: ingest and retries wake us
+	}
+	if wait := time.UnixMilli(next).Sub(d.store.Now()); wait > 0 {
+		return min(wait, time.Minute)
+	}
+	claimed, err := d.claimRound(ctx)
+	if err != nil && ctx.Err() == nil {
+		d.log.Error("Claim deliveries failed", "error", err)
+	}
+	if claimed > 0 {
+		return 0 // there may be more
+	}
+	// Due but not claimable: its webhook is at its cap. A finishing worker
+	// wakes us; poll now and then in case a signal was missed.
+	return time.Second
+}
+
 func (d *Dispatcher) drain(grace time.Duration, hardCancel context.CancelFunc) {
 	finished := make(chan struct{})
 	go func() { d.wg.Wait(); close(finished) }()
@@ -87,24 +110,6 @@ func (d *Dispatcher) drain(grace time.Duration, hardCancel context.CancelFunc) {
 		hardCancel() // attempts still running are cancelled and released, not failed
 		<-finished
 	}
-}
-
-// nextWait decides how long to sleep when nothing wakes the dispatcher.
-func (d *Dispatcher) nextWait(ctx context.Context, claimed int) time.Duration {
-	if claimed > 0 {
-		return 0 // there may be more
-	}
-	next, err := d.store.NextDue(ctx)
-	if err != nil || next == 0 {
-		return time.Minute
-	}
-	wait := time.UnixMilli(next).Sub(d.store.Now())
-	if wait <= 0 {
-		// Due but not claimable: its webhook is at its cap. A finishing
-		// worker wakes us; poll now and then in case of a missed signal.
-		return time.Second
-	}
-	return min(wait, time.Minute)
 }
 
 func (d *Dispatcher) refreshHooks(ctx context.Context) error {
@@ -169,22 +174,28 @@ func (d *Dispatcher) claimRound(ctx context.Context) (int, error) {
 }
 
 func (d *Dispatcher) work(c *claimedDelivery, h *Webhook) {
-	defer func() {
-		d.mu.Lock()
-		d.inflight[c.WebhookID]--
-		d.total--
-		d.mu.Unlock()
-		d.wg.Done()
-		select {
-		case d.done <- struct{}{}:
-		default:
-		}
-	}()
-	d.attempt(c, h)
+	defer d.wg.Done()
+	var once sync.Once
+	// The slot is freed as soon as the receiver has answered: recording the
+	// attempt needs no receiver, so the next claim need not wait for it.
+	release := func() {
+		once.Do(func() {
+			d.mu.Lock()
+			d.inflight[c.WebhookID]--
+			d.total--
+			d.mu.Unlock()
+			select {
+			case d.done <- struct{}{}:
+			default:
+			}
+		})
+	}
+	defer release()
+	d.attempt(c, h, release)
 }
 
 // attempt runs one try and records it.
-func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook) {
+func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook, release func()) {
 	ctx := d.hardStop
 	start := time.Now()
 	o := &attemptOutcome{DeliveryID: c.ID, WebhookID: c.WebhookID, Lease: c.Lease, Number: c.AttemptCount + 1,
@@ -203,6 +214,7 @@ func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook) {
 			cancel()
 		}
 	}
+	release()
 	if ctx.Err() != nil {
 		// Shutting down: the attempt was cut short by us, not by the receiver.
 		if rerr := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.now()); rerr != nil {
@@ -221,6 +233,9 @@ func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook) {
 		// The lease runs out and reconcile re-queues it: at least once holds.
 		d.log.Error("Record attempt failed", "delivery_id", c.ID, "error", rerr)
 		return
+	}
+	if o.Status == StatusPending {
+		d.Wake() // so the dispatcher times the retry
 	}
 	if o.Status != StatusSucceeded {
 		d.log.Warn("Delivery failed", "delivery_id", c.ID, "webhook_id", c.WebhookID, "attempt", o.Number,

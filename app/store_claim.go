@@ -162,14 +162,19 @@ func (s *Store) updateWebhookHealth(tx *sql.Tx, o *attemptOutcome, now int64, re
 	var err error
 	switch {
 	case o.Status == StatusSucceeded:
-		var failingSince int64
-		if err := tx.QueryRow("SELECT failing_since FROM webhooks WHERE id = ?", o.WebhookID).Scan(&failingSince); err != nil {
+		// No reads, and writes only when something changes: this runs on
+		// every success. The first update says whether it was failing.
+		res, err := tx.Exec("UPDATE webhooks SET failing_since = 0, last_success_at = ? WHERE id = ? AND failing_since != 0", now, o.WebhookID)
+		if err != nil {
 			return fmt.Errorf("webhook health: %w", err)
 		}
-		*recovered = failingSince != 0
-		// Write at most once a minute while healthy: this runs on every success.
-		_, err = tx.Exec(`UPDATE webhooks SET last_success_at = ?, failing_since = 0
-			WHERE id = ? AND (failing_since != 0 OR last_success_at < ?)`, now, o.WebhookID, now-60_000)
+		n, _ := res.RowsAffected()
+		*recovered = n > 0
+		_, err = tx.Exec("UPDATE webhooks SET last_success_at = ? WHERE id = ? AND last_success_at < ?", now, o.WebhookID, now-60_000)
+		if err != nil {
+			return fmt.Errorf("webhook health: %w", err)
+		}
+		return nil
 	case o.Gone:
 		s.invalidateWebhooks()
 		_, err = tx.Exec(`UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?`,

@@ -47,29 +47,15 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*Event, ids *idGen) ([]I
 }
 
 func (s *Store) insertEvent(tx *sql.Tx, ev *Event, hooks []*Webhook, ids *idGen) (IngestResult, error) {
-	var hash string
-	err := tx.QueryRow("SELECT content_hash FROM events WHERE id = ?", ev.ID).Scan(&hash)
-	switch {
-	case err == nil:
-		if hash != ev.ContentHash {
-			return IngestResult{}, errorf(CodeConflict, "id", "an event with id %q was already stored with a different event or data", ev.ID)
-		}
-		stored, err := findEvent(tx, ev.ID)
-		if err != nil {
-			return IngestResult{}, err
-		}
-		var n int
-		if err := tx.QueryRow("SELECT count(*) FROM deliveries WHERE event_id = ?", ev.ID).Scan(&n); err != nil {
-			return IngestResult{}, err
-		}
-		return IngestResult{Event: stored, Deliveries: n, Existing: true}, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return IngestResult{}, fmt.Errorf("look up event: %w", err)
-	}
+	// Insert first and look only on conflict: new ids are the common case.
 	res, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt)
 	if err != nil {
 		return IngestResult{}, fmt.Errorf("insert event: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return existingEvent(tx, ev)
 	}
 	ev.Seq, _ = res.LastInsertId()
 	n := 0
@@ -86,6 +72,23 @@ func (s *Store) insertEvent(tx *sql.Tx, ev *Event, hooks []*Webhook, ids *idGen)
 		return IngestResult{}, err
 	}
 	return IngestResult{Event: ev, Deliveries: n}, nil
+}
+
+// existingEvent answers a repeated id: the stored event if the content is
+// the same, a conflict if not.
+func existingEvent(tx *sql.Tx, ev *Event) (IngestResult, error) {
+	stored, err := findEvent(tx, ev.ID)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	if stored.ContentHash != ev.ContentHash {
+		return IngestResult{}, errorf(CodeConflict, "id", "an event with id %q was already stored with a different event or data", ev.ID)
+	}
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM deliveries WHERE event_id = ?", ev.ID).Scan(&n); err != nil {
+		return IngestResult{}, err
+	}
+	return IngestResult{Event: stored, Deliveries: n, Existing: true}, nil
 }
 
 func insertDelivery(tx *sql.Tx, id, eventID, webhookID, trigger string, now int64) error {
