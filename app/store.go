@@ -88,9 +88,10 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) now() int64 { return s.Now().UnixMilli() }
 
 type writeOp struct {
-	fn    func(tx *sql.Tx) error
-	after func() // runs after the commit, in the writer (cache updates)
-	err   chan error
+	fn        func(tx *sql.Tx) error
+	savepoint bool   // run inside a savepoint, so its error undoes only its own changes
+	after     func() // runs after the commit, in the writer (cache updates)
+	err       chan error
 }
 
 // Write runs fn in a transaction shared with other concurrent writes (group
@@ -98,7 +99,18 @@ type writeOp struct {
 // fn runs inside a savepoint, so its error rolls back only its own changes.
 // after, if given, runs once the commit succeeded.
 func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error, after ...func()) error {
-	op := &writeOp{fn: fn, err: make(chan error, 1)}
+	return s.enqueue(ctx, &writeOp{fn: fn, savepoint: true}, after)
+}
+
+// writeFast is Write without the savepoint, for the hot paths. fn may return
+// an *Error only before it has written anything; any other error fails the
+// whole shared transaction (every op in it gets the error, none commits).
+func (s *Store) writeFast(ctx context.Context, fn func(tx *sql.Tx) error, after ...func()) error {
+	return s.enqueue(ctx, &writeOp{fn: fn}, after)
+}
+
+func (s *Store) enqueue(ctx context.Context, op *writeOp, after []func()) error {
+	op.err = make(chan error, 1)
 	if len(after) > 0 {
 		op.after = after[0]
 	}
@@ -142,22 +154,13 @@ func (s *Store) commit(batch []*writeOp) {
 		defer tx.Rollback()
 		for i, op := range batch {
 			if len(batch) == 1 {
-				errs[i] = op.fn(tx)
-				if errs[i] != nil {
-					return nil // rolled back by the deferred Rollback; nothing else to keep
+				if errs[i] = op.fn(tx); errs[i] != nil {
+					return nil // the deferred Rollback undoes it; nothing else to keep
 				}
-				continue
+				break
 			}
-			if _, err := tx.Exec("SAVEPOINT op"); err != nil {
-				return err
-			}
-			if errs[i] = op.fn(tx); errs[i] != nil {
-				if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec("RELEASE op"); err != nil {
-				return err
+			if errs[i] = s.runOp(tx, op); errs[i] != nil && !op.savepoint && !isDomainError(errs[i]) {
+				return errs[i] // it may have written half: no op of this batch commits
 			}
 		}
 		return tx.Commit()
@@ -176,6 +179,31 @@ func (s *Store) commit(batch []*writeOp) {
 		}
 		op.err <- e
 	}
+}
+
+// runOp runs one op of a shared transaction.
+func (s *Store) runOp(tx *sql.Tx, op *writeOp) error {
+	if !op.savepoint {
+		return op.fn(tx)
+	}
+	if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+		return err
+	}
+	opErr := op.fn(tx)
+	if opErr != nil {
+		if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec("RELEASE op"); err != nil {
+		return err
+	}
+	return opErr
+}
+
+func isDomainError(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
 }
 
 // kvGet / kvSet keep small settings such as the source cursor.

@@ -18,7 +18,7 @@ type claimedDelivery struct {
 // for each webhook in order, and at most total overall.
 func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*claimedDelivery, error) {
 	var out []*claimedDelivery
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.writeFast(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		now := s.now()
 		lease := now + leaseMS
@@ -127,7 +127,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o *attemptOutcome) (recovered
 	if o.Gone {
 		after = s.invalidateWebhooks
 	}
-	err = s.Write(ctx, func(tx *sql.Tx) error {
+	err = s.writeFast(ctx, func(tx *sql.Tx) error {
 		recovered = false
 		now := s.now()
 		var exists int

@@ -21,7 +21,12 @@ type IngestResult struct {
 // nothing: an error stores none of them.
 func (s *Store) InsertEvents(ctx context.Context, evs []*Event, ids *idGen) ([]IngestResult, error) {
 	var results []IngestResult
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	write := s.Write
+	if len(evs) == 1 {
+		// One event fails (409) before writing anything: no savepoint needed.
+		write = s.writeFast
+	}
+	err := write(ctx, func(tx *sql.Tx) error {
 		results = results[:0] // the op may not be retried, but stay correct if it is
 		hooks, err := s.webhooksForMatch(tx)
 		if err != nil {
