@@ -80,9 +80,8 @@ func New(cfg Config, o Options) (*App, error) {
 		store.Close()
 		return nil, err
 	}
-	a.disp = &Dispatcher{store: store, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
-		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
-		wake: make(chan struct{}, 1), done: make(chan struct{}, 1), inflight: map[string]int{}}
+	a.disp = newDispatcher(&Dispatcher{store: store, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
+		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover})
 	a.fiber = fiber.New(fiber.Config{
 		Immutable: true, // fasthttp reuses buffers; handlers keep strings
 		// fasthttp drops the connection on bodies over its limit, and a client

@@ -20,8 +20,8 @@ const (
 	DefaultRetrySchedule  = "5s,1m,5m,30m,2h,6h,12h,24h,24h" // ~3 days, like Svix and Stripe
 	DefaultTimeout        = 10 * time.Second                 // GitHub's limit; receivers expect it
 	DefaultBodyLimit      = 256 << 10                        // an event is a notification, not a file upload
-	DefaultWorkers        = 64                               // shared pool; most time is spent waiting on receivers
-	DefaultPerWebhook     = 8                                // one slow receiver can hold at most this many workers
+	DefaultWorkers        = 128                              // shared pool; most time is spent waiting on receivers
+	DefaultPerWebhook     = 16                               // one slow receiver can hold at most this many workers
 	DefaultReconcile      = "@every 1m"
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultDisableAfter   = 5 * 24 * time.Hour // a webhook failing this long with no success is switched off

@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -13,6 +11,11 @@ import (
 
 // Dispatcher claims due deliveries and runs them on a shared pool of
 // workers, with a cap per webhook so one slow receiver cannot hold them all.
+//
+// It claims up to twice a webhook's cap at a time and runs cap of them at
+// once; the rest wait their turn in memory. So it claims (a write) about once
+// per cap attempts instead of once per attempt, and a receiver that answers
+// fast always has its next delivery ready.
 type Dispatcher struct {
 	store    *Store
 	sinks    map[string]sinks.Sink
@@ -27,19 +30,32 @@ type Dispatcher struct {
 	onRecover func(webhookID string)
 
 	wake chan struct{}
-	done chan struct{} // a worker finished
+	done chan struct{} // a webhook has room for more
 
-	mu       sync.Mutex
-	inflight map[string]int // per webhook
-	total    int
-	rotate   int // where the next claim round starts, for fairness
+	global chan struct{} // one token per attempt running, all webhooks
+
+	mu      sync.Mutex
+	pending map[string]int           // per webhook: claimed and not yet answered
+	sems    map[string]chan struct{} // per webhook: one token per attempt running
+	total   int
+	rotate  int // where the next claim round starts, for fairness
 
 	hookVersion uint64
 	hooks       map[string]*Webhook
 	hookOrder   []string
 
 	wg       sync.WaitGroup
+	runCtx   context.Context // cancelled when shutdown starts: queued claims are released
 	hardStop context.Context // cancelled when shutdown stops waiting for attempts
+}
+
+func newDispatcher(d *Dispatcher) *Dispatcher {
+	d.wake = make(chan struct{}, 1)
+	d.done = make(chan struct{}, 1)
+	d.global = make(chan struct{}, d.workers)
+	d.pending = map[string]int{}
+	d.sems = map[string]chan struct{}{}
+	return d
 }
 
 // Wake tells the dispatcher there may be new work (after ingest or retry).
@@ -50,13 +66,15 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-func (d *Dispatcher) lease() time.Duration { return 2*d.timeout + 5*time.Second }
+// lease covers a wait in the queue (at most about one attempt) plus the
+// attempt itself, with room to spare.
+func (d *Dispatcher) lease() time.Duration { return 3*d.timeout + 5*time.Second }
 
 // Run loops until ctx ends, then waits for attempts in flight (up to grace)
 // and releases what did not finish.
 func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 	hardCtx, hardCancel := context.WithCancel(context.Background())
-	d.hardStop = hardCtx
+	d.runCtx, d.hardStop = ctx, hardCtx
 	defer hardCancel()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -76,6 +94,14 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 // step claims what is due and says how long to sleep when nothing wakes the
 // dispatcher. It looks on a reader first, so an idle round writes nothing.
 func (d *Dispatcher) step(ctx context.Context) time.Duration {
+	if err := d.refreshHooks(ctx); err != nil {
+		d.log.Error("Load webhooks failed", "error", err)
+		return time.Second
+	}
+	order, slots, free := d.room()
+	if len(order) == 0 || free <= 0 {
+		return time.Second // every webhook is busy: a finishing attempt wakes us
+	}
 	next, err := d.store.NextDue(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -89,16 +115,41 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 	if wait := time.UnixMilli(next).Sub(d.store.Now()); wait > 0 {
 		return min(wait, time.Minute)
 	}
-	claimed, err := d.claimRound(ctx)
-	if err != nil && ctx.Err() == nil {
-		d.log.Error("Claim deliveries failed", "error", err)
+	claimed, err := d.store.ClaimDue(ctx, order, slots, free, d.lease().Milliseconds())
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("Claim deliveries failed", "error", err)
+		}
+		return time.Second
 	}
-	if claimed > 0 {
+	for _, c := range claimed {
+		d.start(c)
+	}
+	if len(claimed) > 0 {
 		return 0 // there may be more
 	}
-	// Due but not claimable: its webhook is at its cap. A finishing worker
+	// Due but not claimable (its webhook is full): a finishing attempt
 	// wakes us; poll now and then in case a signal was missed.
 	return time.Second
+}
+
+// room says which webhooks may take more claims, how many each, and how
+// many in all. A webhook is topped up only once half its claims are done.
+func (d *Dispatcher) room() (order []string, slots map[string]int, free int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	free = 2*d.workers - d.total
+	slots = make(map[string]int, len(d.hookOrder))
+	n := len(d.hookOrder)
+	for i := range n {
+		id := d.hookOrder[(d.rotate+i)%n]
+		if p := d.pending[id]; p <= d.perHook {
+			slots[id] = 2*d.perHook - p
+			order = append(order, id)
+		}
+	}
+	d.rotate++
+	return order, slots, free
 }
 
 func (d *Dispatcher) drain(grace time.Duration, hardCancel context.CancelFunc) {
@@ -121,67 +172,45 @@ func (d *Dispatcher) refreshHooks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.hooks = make(map[string]*Webhook, len(all))
-	d.hookOrder = d.hookOrder[:0]
+	hooks := make(map[string]*Webhook, len(all))
+	var order []string
 	for _, h := range all {
-		d.hooks[h.ID] = h
+		hooks[h.ID] = h
 		if h.Enabled {
-			d.hookOrder = append(d.hookOrder, h.ID)
+			order = append(order, h.ID)
 		}
 	}
-	d.hookVersion = v
+	d.mu.Lock()
+	d.hooks, d.hookOrder, d.hookVersion = hooks, order, v
+	d.mu.Unlock()
 	return nil
 }
 
-func (d *Dispatcher) claimRound(ctx context.Context) (int, error) {
-	if ctx.Err() != nil {
-		return 0, nil
-	}
-	if err := d.refreshHooks(ctx); err != nil {
-		return 0, err
-	}
+// start queues a claimed delivery for its turn.
+func (d *Dispatcher) start(c *claimedDelivery) {
 	d.mu.Lock()
-	free := d.workers - d.total
-	slots := make(map[string]int, len(d.hookOrder))
-	order := make([]string, 0, len(d.hookOrder))
-	n := len(d.hookOrder)
-	for i := range n {
-		id := d.hookOrder[(d.rotate+i)%n]
-		if s := d.perHook - d.inflight[id]; s > 0 {
-			slots[id] = s
-			order = append(order, id)
-		}
+	h := d.hooks[c.WebhookID]
+	sem := d.sems[c.WebhookID]
+	if sem == nil {
+		sem = make(chan struct{}, d.perHook)
+		d.sems[c.WebhookID] = sem
 	}
-	d.rotate++
+	d.pending[c.WebhookID]++
+	d.total++
 	d.mu.Unlock()
-	if free <= 0 || len(order) == 0 {
-		return 0, nil
-	}
-	claimed, err := d.store.ClaimDue(ctx, order, slots, free, d.lease().Milliseconds())
-	if err != nil {
-		return 0, err
-	}
-	for _, c := range claimed {
-		h := d.hooks[c.WebhookID]
-		d.mu.Lock()
-		d.inflight[c.WebhookID]++
-		d.total++
-		d.mu.Unlock()
-		d.wg.Add(1)
-		go d.work(c, h)
-	}
-	return len(claimed), nil
+	d.wg.Add(1)
+	go d.work(c, h, sem)
 }
 
-func (d *Dispatcher) work(c *claimedDelivery, h *Webhook) {
+func (d *Dispatcher) work(c *claimedDelivery, h *Webhook, sem chan struct{}) {
 	defer d.wg.Done()
 	var once sync.Once
-	// The slot is freed as soon as the receiver has answered: recording the
+	// Room is made as soon as the receiver has answered: recording the
 	// attempt needs no receiver, so the next claim need not wait for it.
 	release := func() {
 		once.Do(func() {
 			d.mu.Lock()
-			d.inflight[c.WebhookID]--
+			d.pending[c.WebhookID]--
 			d.total--
 			d.mu.Unlock()
 			select {
@@ -191,92 +220,30 @@ func (d *Dispatcher) work(c *claimedDelivery, h *Webhook) {
 		})
 	}
 	defer release()
-	d.attempt(c, h, release)
+	// Wait for a turn: the webhook's cap first, then the shared pool.
+	select {
+	case sem <- struct{}{}:
+	case <-d.runCtx.Done():
+		d.releaseUnstarted(c)
+		return
+	}
+	select {
+	case d.global <- struct{}{}:
+	case <-d.runCtx.Done():
+		<-sem
+		d.releaseUnstarted(c)
+		return
+	}
+	d.attempt(c, h, func() {
+		<-d.global
+		<-sem
+		release()
+	})
 }
 
-// attempt runs one try and records it.
-func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook, release func()) {
-	ctx := d.hardStop
-	start := time.Now()
-	o := &attemptOutcome{DeliveryID: c.ID, WebhookID: c.WebhookID, Lease: c.Lease, Number: c.AttemptCount + 1,
-		StartedAt: d.store.now(), Trigger: c.Trigger}
-
-	var res sinks.Result
-	var err error
-	req, err := d.prepare(ctx, c, h)
-	if err == nil {
-		sink := d.sinks[h.Sink]
-		if sink == nil {
-			err = sinks.Permanent(errors.New("no sink named " + h.Sink))
-		} else {
-			actx, cancel := context.WithTimeout(ctx, d.timeout)
-			res, err = sink.Deliver(actx, req)
-			cancel()
-		}
+// releaseUnstarted hands back a claim that never got its turn (shutdown).
+func (d *Dispatcher) releaseUnstarted(c *claimedDelivery) {
+	if err := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.now()); err != nil {
+		d.log.Error("Release delivery failed", "delivery_id", c.ID, "error", err)
 	}
-	release()
-	if ctx.Err() != nil {
-		// Shutting down: the attempt was cut short by us, not by the receiver.
-		if rerr := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.now()); rerr != nil {
-			d.log.Error("Release delivery failed", "delivery_id", c.ID, "error", rerr)
-		}
-		return
-	}
-	o.DurationMS = time.Since(start).Milliseconds()
-	o.StatusCode = res.StatusCode
-	o.Body = string(res.Body)
-	d.decide(o, c, err)
-	d.metrics.observeAttempt(h.Sink, o.Status, time.Since(start))
-
-	recovered, rerr := d.store.RecordAttempt(context.Background(), o)
-	if rerr != nil {
-		// The lease runs out and reconcile re-queues it: at least once holds.
-		d.log.Error("Record attempt failed", "delivery_id", c.ID, "error", rerr)
-		return
-	}
-	if o.Status == StatusPending {
-		d.Wake() // so the dispatcher times the retry
-	}
-	if o.Status != StatusSucceeded {
-		d.log.Warn("Delivery failed", "delivery_id", c.ID, "webhook_id", c.WebhookID, "attempt", o.Number,
-			"status_code", o.StatusCode, "error", o.Error, "next", o.Status)
-	}
-	if recovered && d.onRecover != nil {
-		d.onRecover(h.ID)
-	}
-}
-
-// decide fills in what happens after an attempt: done, retry when, or failed.
-func (d *Dispatcher) decide(o *attemptOutcome, c *claimedDelivery, err error) {
-	if err == nil {
-		o.Status = StatusSucceeded
-		return
-	}
-	o.Error = err.Error()
-	if sinks.IsUnavailable(err) {
-		// The sink is not ready (a plugin is missing): wait, keeping every retry.
-		_, _, wait := sinks.Classify(err)
-		o.Status, o.NextAttemptAt, o.KeepCycle = StatusPending, d.store.now()+wait.Milliseconds(), true
-		return
-	}
-	permanent, gone, retryAfter := sinks.Classify(err)
-	o.Gone = gone
-	inCycle := o.Number - c.CycleStart
-	if permanent || inCycle > len(d.schedule) {
-		o.Status = StatusFailed
-		return
-	}
-	delay := jitter(d.schedule[inCycle-1])
-	if retryAfter > 0 {
-		delay = retryAfter
-	}
-	o.Status = StatusPending
-	o.NextAttemptAt = d.store.now() + delay.Milliseconds()
-}
-
-// jitter spreads retries ±20% so failures that happened together do not
-// retry together.
-func jitter(d time.Duration) time.Duration {
-	f := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * f)
 }

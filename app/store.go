@@ -18,14 +18,18 @@ import (
 // Store is Herald's SQLite database: one writer connection fed by a
 // group-commit queue, and a pool of readers.
 type Store struct {
-	write *sql.DB
-	read  *sql.DB
-	log   *slog.Logger
-	Now   func() time.Time
+	write      *sql.DB
+	read       *sql.DB
+	checkpoint *sql.DB // one connection for WAL checkpoints, off the write path
+	log        *slog.Logger
+	Now        func() time.Time
 
 	queue chan *writeOp
 	done  chan struct{}
-	once  sync.Once
+
+	stopCheckpoints chan struct{}
+	checkpointsDone chan struct{}
+	once            sync.Once
 
 	hooksMu      sync.Mutex
 	hooksCache   []*Webhook // nil when stale; rebuilt inside the writer
@@ -61,22 +65,64 @@ func OpenStore(dataDir, schema, syncMode string, log *slog.Logger) (*Store, erro
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	r.SetMaxOpenConns(8)
-	s := &Store{write: w, read: r, log: log, Now: time.Now, queue: make(chan *writeOp, 4096), done: make(chan struct{})}
+	cp, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	cp.SetMaxOpenConns(1)
+	s := &Store{write: w, read: r, checkpoint: cp, log: log, Now: time.Now, queue: make(chan *writeOp, 4096),
+		done: make(chan struct{}), stopCheckpoints: make(chan struct{}), checkpointsDone: make(chan struct{})}
 	if err := s.migrate(schema); err != nil {
-		s.write.Close()
-		s.read.Close()
+		s.closeDBs()
 		return nil, err
 	}
+	// Checkpoints copy the WAL into the database and fsync. Left to SQLite,
+	// they run inside a commit and stall every request waiting on it; a
+	// PASSIVE checkpoint on its own connection runs beside the writer.
+	if _, err := w.Exec("PRAGMA wal_autocheckpoint = 0"); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("configure checkpoints: %w", err)
+	}
 	go s.writer()
+	go s.checkpointer(checkpointEvery)
 	return s, nil
+}
+
+// checkpointEvery is how often the WAL is copied into the database.
+const checkpointEvery = time.Second
+
+func (s *Store) checkpointer(every time.Duration) {
+	defer close(s.checkpointsDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoints:
+			return
+		case <-t.C:
+			if _, err := s.checkpoint.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+				s.log.Warn("WAL checkpoint failed", "error", err)
+			}
+		}
+	}
+}
+
+func (s *Store) closeDBs() error {
+	return errors.Join(s.checkpoint.Close(), s.read.Close(), s.write.Close())
 }
 
 // Close stops the writer after the queued writes and closes the database.
 func (s *Store) Close() error {
-	s.once.Do(func() { close(s.queue) })
+	s.once.Do(func() {
+		close(s.queue)
+		close(s.stopCheckpoints)
+	})
 	<-s.done
+	<-s.checkpointsDone
 	_, _ = s.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-	return errors.Join(s.read.Close(), s.write.Close())
+	return s.closeDBs()
 }
 
 // Ping is the health check.
