@@ -79,8 +79,11 @@ func connect(t *testing.T, impl Sink) *sinkClient {
 	t.Helper()
 	c, s := plugin.TestPluginGRPCConn(t, false, pluginSets(impl)[ProtocolVersion])
 	t.Cleanup(func() {
-		_ = c.Close()
+		// Stop the server first: the client's Close asks the server to stop
+		// itself, and go-plugin's GRPCServer.Stop is not safe to run twice
+		// at once.
 		s.Stop()
+		_ = c.Close()
 	})
 	raw, err := c.Dispense(pluginKey)
 	if err != nil {
