@@ -30,6 +30,8 @@ const (
 	CodeForbidden     = "forbidden"
 	CodeInternal      = "internal"
 	CodeUnavailable   = "unavailable"
+	CodeTimeout       = "request_timeout"
+	CodeBadRequest    = "bad_request"
 )
 
 var codeStatus = map[string]int{
@@ -43,6 +45,8 @@ var codeStatus = map[string]int{
 	CodeForbidden:     fiber.StatusForbidden,
 	CodeInternal:      fiber.StatusInternalServerError,
 	CodeUnavailable:   fiber.StatusServiceUnavailable,
+	CodeTimeout:       fiber.StatusRequestTimeout,
+	CodeBadRequest:    fiber.StatusBadRequest,
 }
 
 func errorf(code, field, format string, args ...any) *Error {
@@ -95,13 +99,15 @@ func fromFiberError(fe *fiber.Error) *Error {
 		return &Error{Code: CodeNotFound, Message: "no such endpoint"}
 	case fiber.StatusMethodNotAllowed:
 		return &Error{Code: CodeNotFound, Message: "method not allowed on this endpoint"}
-	case fiber.StatusBadRequest:
-		return &Error{Code: CodeMalformedJSON, Message: fe.Message}
+	case fiber.StatusRequestTimeout:
+		return &Error{Code: CodeTimeout, Message: "the request was not received in time"}
 	}
 	if fe.Code >= 500 {
 		return &Error{Code: CodeInternal, Message: "internal error"}
 	}
-	return &Error{Code: CodeInvalid, Message: fe.Message}
+	// Any other protocol-level refusal (bad headers, bad method...) is the
+	// client's: 400, never a 422 that would blame the JSON.
+	return &Error{Code: CodeBadRequest, Message: fe.Message}
 }
 
 func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
