@@ -75,11 +75,7 @@ func (a *App) handleDeliveryList(c *fiber.Ctx) error {
 	for i, d := range ds {
 		out[i] = toDeliveryJSON(d)
 	}
-	next := ""
-	if len(ds) == limit {
-		next = ds[len(ds)-1].ID
-	}
-	return c.JSON(newList(out, next))
+	return c.JSON(pageOf(out, ds, limit, func(d *Delivery) string { return d.ID }))
 }
 
 func (a *App) handleDeliveryGet(c *fiber.Ctx) error {

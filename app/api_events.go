@@ -131,14 +131,10 @@ func (a *App) handleEventList(c *fiber.Ctx) error {
 		return err
 	}
 	out := make([]eventJSON, len(evs))
-	next := ""
 	for i, e := range evs {
 		out[i] = toEventJSON(e)
 	}
-	if len(evs) == limit {
-		next = out[len(out)-1].Cursor
-	}
-	return c.JSON(newList(out, next))
+	return c.JSON(pageOf(out, out, limit, func(e eventJSON) string { return e.Cursor }))
 }
 
 func (a *App) handleEventGet(c *fiber.Ctx) error {

@@ -37,11 +37,7 @@ func (a *App) handleReconcileRuns(c *fiber.Ctx) error {
 	for i, r := range runs {
 		out[i] = toReconcileRunJSON(r)
 	}
-	next := ""
-	if len(runs) == limit {
-		next = runs[len(runs)-1].ID
-	}
-	return c.JSON(newList(out, next))
+	return c.JSON(pageOf(out, runs, limit, func(r *ReconcileRun) string { return r.ID }))
 }
 
 // handleReconcileRun runs the job now and answers when it is done.

@@ -124,11 +124,7 @@ func (a *App) handleWebhookList(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	next := ""
-	if len(hooks) == limit {
-		next = hooks[len(hooks)-1].ID
-	}
-	return c.JSON(newList(out, next))
+	return c.JSON(pageOf(out, hooks, limit, func(h *Webhook) string { return h.ID }))
 }
 
 func (a *App) handleWebhookGet(c *fiber.Ctx) error {

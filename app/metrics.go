@@ -24,7 +24,7 @@ func newMetrics(store *Store) *Metrics {
 			Name: "herald_events_ingested_total", Help: "Events acknowledged by the ingest API, by event type.",
 		}, []string{"event"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_delivery_attempts_total", Help: "Delivery attempts by sink and outcome (succeeded, pending = will retry, failed).",
+			Name: "herald_delivery_attempts_total", Help: "Delivery attempts by sink and outcome: succeeded, retry (failed, will be tried again) or failed (no more tries).",
 		}, []string{"sink", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "herald_attempt_duration_seconds", Help: "How long delivery attempts took.",
@@ -59,7 +59,11 @@ func newMetrics(store *Store) *Metrics {
 	return m
 }
 
-func (m *Metrics) observeAttempt(sink, outcome string, d time.Duration) {
+func (m *Metrics) observeAttempt(sink, status string, d time.Duration) {
+	outcome := status
+	if status == StatusPending {
+		outcome = "retry"
+	}
 	m.attempts.WithLabelValues(sink, outcome).Inc()
 	m.latency.WithLabelValues(sink).Observe(d.Seconds())
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -39,26 +38,7 @@ func newClockServer(t *testing.T, clock *testClock, opts ...func(*Config)) *test
 	for _, o := range opts {
 		o(&cfg)
 	}
-	a, err := New(cfg, Options{Schema: testSchema(t), Version: "test", Now: clock.Now})
-	if err != nil {
-		t.Fatalf("new app: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	go func() { _ = a.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &testServer{t: t, App: a, URL: "http://" + ln.Addr().String(), Token: testAdminToken, Dir: cfg.DataDir}
+	return startTestServer(t, cfg, clock.Now)
 }
 
 // reconcileNow runs the job in the test's goroutine and returns the run.

@@ -64,9 +64,14 @@ func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
 	return startTestServer(t, cfg)
 }
 
-func startTestServer(t *testing.T, cfg Config) *testServer {
+// startTestServer starts Herald with cfg; now, if given, is its clock.
+func startTestServer(t *testing.T, cfg Config, now ...func() time.Time) *testServer {
 	t.Helper()
-	a, err := New(cfg, Options{Schema: testSchema(t), Version: "test"})
+	o := Options{Schema: testSchema(t), Version: "test"}
+	if len(now) > 0 {
+		o.Now = now[0]
+	}
+	a, err := New(cfg, o)
 	if err != nil {
 		t.Fatalf("new app: %v", err)
 	}
