@@ -151,7 +151,7 @@ func TestAuth(t *testing.T) {
 			t.Fatalf("healthz = %d", code)
 		}
 		code, raw := s.request("GET", "/metrics", nil, "")
-		for _, want := range []string{"herald_events_ingested_total", "herald_queue_depth", "herald_attempt_duration_seconds"} {
+		for _, want := range []string{"herald_events_ingested_total", "herald_queue_depth", "herald_attempt_duration_seconds", "herald_reconcile_repairs_total"} {
 			if code != 200 || !strings.Contains(string(raw), want) {
 				t.Fatalf("metrics (%d) lack %s", code, want)
 			}

@@ -220,3 +220,33 @@ func TestSlowReceiverDoesNotDelayOthers(t *testing.T) {
 		fast.next(t, 2*time.Second)
 	}
 }
+
+func TestMetricsCountOutcomes(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.Delivery.RetrySchedule = "10ms" })
+	rc := newReceiver(t)
+	rc.setRespond(func(r received) (int, string, map[string]string) {
+		if strings.Contains(string(r.Body), `"bad"`) {
+			return 500, "no", nil
+		}
+		return 200, "ok", nil
+	})
+	s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"contact_created"}})
+	s.ingest("contact_created", map[string]any{"contact": map[string]any{"id": "good"}})
+	s.ingest("contact_created", map[string]any{"contact": map[string]any{"id": "bad"}})
+	want := []string{
+		`herald_events_ingested_total{event="contact_created"} 2`,
+		`herald_deliveries_total{outcome="succeeded",sink="webhook"} 1`,
+		`herald_deliveries_total{outcome="failed",sink="webhook"} 1`,
+		`herald_delivery_attempts_total{outcome="retry",sink="webhook"} 1`,
+		`herald_queue_depth{status="pending"} 0`,
+	}
+	eventually(t, 5*time.Second, "the metrics to count both outcomes", func() bool {
+		_, raw := s.request("GET", "/metrics", nil, "")
+		for _, w := range want {
+			if !strings.Contains(string(raw), w) {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -12,6 +12,7 @@ import (
 type Metrics struct {
 	Registry   *prometheus.Registry
 	ingested   *prometheus.CounterVec
+	deliveries *prometheus.CounterVec
 	attempts   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	reconciled *prometheus.CounterVec
@@ -23,6 +24,9 @@ func newMetrics(store *Store) *Metrics {
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_events_ingested_total", Help: "Events acknowledged by the ingest API, by event type.",
 		}, []string{"event"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_deliveries_total", Help: "Deliveries that reached an outcome: succeeded, or failed after their last try.",
+		}, []string{"sink", "outcome"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_delivery_attempts_total", Help: "Delivery attempts by sink and outcome: succeeded, retry (failed, will be tried again) or failed (no more tries).",
 		}, []string{"sink", "outcome"}),
@@ -51,10 +55,14 @@ func newMetrics(store *Store) *Metrics {
 			return float64(f)
 		})
 	}
+	// So the series exist (at 0) before the first attempt or repair.
 	for _, sink := range []string{"webhook", "slack", "plugin"} {
-		m.latency.WithLabelValues(sink) // so the series exist before the first attempt
+		m.latency.WithLabelValues(sink)
 	}
-	m.Registry.MustRegister(m.ingested, m.attempts, m.latency, m.reconciled, queue(StatusPending), queue(StatusInFlight),
+	for _, kind := range []string{"requeued", "gap_filled", "source_ingested", "replayed", "disabled", "pruned_events"} {
+		m.reconciled.WithLabelValues(kind)
+	}
+	m.Registry.MustRegister(m.ingested, m.deliveries, m.attempts, m.latency, m.reconciled, queue(StatusPending), queue(StatusInFlight),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -63,6 +71,8 @@ func (m *Metrics) observeAttempt(sink, status string, d time.Duration) {
 	outcome := status
 	if status == StatusPending {
 		outcome = "retry"
+	} else {
+		m.deliveries.WithLabelValues(sink, outcome).Inc()
 	}
 	m.attempts.WithLabelValues(sink, outcome).Inc()
 	m.latency.WithLabelValues(sink).Observe(d.Seconds())
