@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -34,6 +35,7 @@ type App struct {
 
 	cancel  context.CancelFunc
 	stopped chan struct{}
+	alerts  sync.WaitGroup // operator alerts being sent
 }
 
 // Options are the parts main (or a test) passes in besides the config.
@@ -81,7 +83,8 @@ func New(cfg Config, o Options) (*App, error) {
 		return nil, err
 	}
 	a.disp = newDispatcher(&Dispatcher{store: store, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
-		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover})
+		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
+		onDisabled: a.alertDisabled})
 	a.fiber = fiber.New(fiber.Config{
 		Immutable: true, // fasthttp reuses buffers; handlers keep strings
 		// fasthttp drops the connection on bodies over its limit, and a client
@@ -177,6 +180,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		<-a.stopped
 	}
 	a.stopExtras()
+	a.alerts.Wait() // each is bounded by the delivery timeout
 	return errors.Join(err, a.store.Close())
 }
 

@@ -58,6 +58,10 @@ type DeliveryConfig struct {
 type SlackConfig struct {
 	APIURL   string `toml:"api_url"`
 	BotToken string `toml:"bot_token"`
+	// Where the operator hears that a webhook was disabled: an incoming-
+	// webhook URL, or a channel posted to with the bot token.
+	AlertURL     string `toml:"alert_url"`
+	AlertChannel string `toml:"alert_channel"`
 }
 
 type SummaryConfig struct {
@@ -149,6 +153,8 @@ func (c *Config) envVars() []envVar {
 		{"HERALD_PER_WEBHOOK_CONCURRENCY", intVar(&c.Delivery.PerWebhook)},
 		{"HERALD_SLACK_API_URL", strVar(&c.Slack.APIURL)},
 		{"HERALD_SLACK_BOT_TOKEN", strVar(&c.Slack.BotToken)},
+		{"HERALD_SLACK_ALERT_URL", strVar(&c.Slack.AlertURL)},
+		{"HERALD_SLACK_ALERT_CHANNEL", strVar(&c.Slack.AlertChannel)},
 		{"HERALD_SUMMARY_URL", strVar(&c.Summary.URL)},
 		{"HERALD_SUMMARY_MODEL", strVar(&c.Summary.Model)},
 		{"HERALD_SUMMARY_API_KEY", strVar(&c.Summary.APIKey)},

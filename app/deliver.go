@@ -26,8 +26,10 @@ type Dispatcher struct {
 	workers  int
 	perHook  int
 	prepare  func(ctx context.Context, c *claimedDelivery, h *Webhook) (*sinks.Request, error)
-	// onRecover is called when a webhook that was failing succeeds again.
-	onRecover func(webhookID string)
+	// onRecover is called when a webhook that was failing succeeds again,
+	// onDisabled when a receiver's answer disabled its webhook.
+	onRecover  func(webhookID string)
+	onDisabled func(webhookID, reason string)
 
 	wake chan struct{}
 	done chan struct{} // a webhook has room for more

@@ -59,6 +59,9 @@ func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook, release func()) {
 	if recovered && d.onRecover != nil {
 		d.onRecover(h.ID)
 	}
+	if o.Gone && d.onDisabled != nil {
+		d.onDisabled(h.ID, "the receiver answered 410 Gone: it says this endpoint no longer exists")
+	}
 }
 
 // decide fills in what happens after an attempt: done, retry when, or failed.

@@ -226,6 +226,8 @@ func (r *reconciler) disableFailing(ctx context.Context, st *ReconcileSteps) err
 	for _, d := range disabled {
 		r.log.Warn("Webhook disabled", "webhook_id", d.ID, "failing_since", formatTime(d.FailingSince),
 			"disable_after", r.a.cfg.Reconcile.DisableAfter.Duration.String())
+		r.a.alertDisabled(d.ID, fmt.Sprintf("no delivery has succeeded since %s (%s)", formatTime(d.FailingSince),
+			humanDuration(r.a.cfg.Reconcile.DisableAfter.Duration)))
 	}
 	st.Disabled = len(disabled)
 	r.count("disabled", st.Disabled)

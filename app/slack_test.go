@@ -121,3 +121,27 @@ func TestSlackValidationAndPermanentErrors(t *testing.T) {
 		})
 	})
 }
+
+func TestOperatorAlertWhenAWebhookIsDisabled(t *testing.T) {
+	alerts := newReceiver(t) // plays a Slack incoming webhook
+	s := newTestServer(t, func(c *Config) { c.Slack.AlertURL = alerts.URL })
+	gone := newReceiver(t)
+	gone.setRespond(func(received) (int, string, map[string]string) { return 410, "gone", nil })
+	s.createWebhook(map[string]any{"name": "Old CRM", "url": gone.URL, "events": []string{"contact_created"}})
+	s.ingest("contact_created", map[string]any{"contact": map[string]any{"id": "c"}})
+	gone.next(t, 5*time.Second)
+
+	alert := alerts.next(t, 5*time.Second)
+	var msg struct {
+		Text   string           `json:"text"`
+		Blocks []map[string]any `json:"blocks"`
+	}
+	if err := json.Unmarshal(alert.Body, &msg); err != nil || len(msg.Blocks) == 0 {
+		t.Fatalf("alert is not a Slack message: %s", alert.Body)
+	}
+	for _, want := range []string{"Old CRM", "410"} {
+		if !strings.Contains(string(alert.Body), want) {
+			t.Errorf("alert lacks %q: %s", want, alert.Body)
+		}
+	}
+}

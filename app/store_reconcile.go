@@ -356,7 +356,7 @@ func (s *Store) DisableFailingWebhooks(ctx context.Context, window time.Duration
 			}
 		}
 		return nil
-	})
+	}, s.invalidateWebhooks)
 	return out, err
 }
 
