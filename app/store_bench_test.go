@@ -48,8 +48,6 @@ func BenchmarkStoreIngest(b *testing.B) {
 // BenchmarkDeliveryBurst measures the delivery loop alone: b.N stored events
 // for one webhook, delivered to a loopback receiver that answers at once.
 func BenchmarkDeliveryBurst(b *testing.B) {
-	t := &testing.T{}
-	_ = t
 	dir := b.TempDir()
 	cfg := testConfig(dir)
 	a, err := New(cfg, Options{Schema: testSchema(b), Version: "bench"})
