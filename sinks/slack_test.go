@@ -389,15 +389,7 @@ func TestSlackWebAPIErrors(t *testing.T) {
 }
 
 func TestSlackTimeoutsAreRetryableAndHideSecrets(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
+	srv := newHangingServer(t)
 
 	cases := []struct {
 		name string

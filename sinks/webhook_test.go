@@ -231,7 +231,9 @@ func TestWebhookDeliverKeepsOnlyTheFirst16KiBOfTheAnswer(t *testing.T) {
 	}
 }
 
-func TestWebhookDeliverTimesOutOnAHangingReceiver(t *testing.T) {
+// newHangingServer never answers until the request gives up.
+func newHangingServer(t *testing.T) *httptest.Server {
+	t.Helper()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -241,6 +243,11 @@ func TestWebhookDeliverTimesOutOnAHangingReceiver(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
+	return srv
+}
+
+func TestWebhookDeliverTimesOutOnAHangingReceiver(t *testing.T) {
+	srv := newHangingServer(t)
 
 	const timeout = 300 * time.Millisecond
 	start := time.Now()
