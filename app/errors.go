@@ -66,7 +66,7 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Field   string `json:"field"` // always present, "" when no one field is to blame
 }
 
 // errorHandler is Fiber's ErrorHandler: every error leaves in the contract's
