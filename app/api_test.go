@@ -349,3 +349,38 @@ func TestEventsCatchUp(t *testing.T) {
 		t.Fatalf("event-types = %d", code)
 	}
 }
+
+func TestOddBodiesNeverCauseA500(t *testing.T) {
+	s := newTestServer(t)
+	rc := newReceiver(t)
+	hookID, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"*"}})
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	bodies := []string{"null", "[]", "123", `"text"`, "{}", `{"events":null}`, `{"event":null,"data":null}`, deep,
+		"{\"event\":\"contact_created\",\"data\":{\"contact\":{\"id\":\"\xff\xfe\"}}}", `{"event":"contact_created","data":{"contact":{"id":1e999}}}`,
+		`{"events":[{}]}`, `{"url":123}`, `{"tags":[1,2]}`, `{"headers":{"X":1}}`, `{"config":[]}`, `{"since":"2026-13-45T99:00:00Z"}`,
+		`{"event":"contact_created","data":{"contact":{"id":{"nested":true}}}}`, `{"name":"x","scope":null}`, "\x00\x01"}
+	endpoints := []struct{ method, path string }{
+		{"POST", "/api/v1/events"}, {"POST", "/api/v1/events/batch"}, {"POST", "/api/v1/webhooks"},
+		{"PATCH", "/api/v1/webhooks/" + hookID}, {"POST", "/api/v1/webhooks/" + hookID + "/test"},
+		{"POST", "/api/v1/webhooks/" + hookID + "/replay"}, {"POST", "/api/v1/tokens"},
+	}
+	for _, ep := range endpoints {
+		for i, body := range bodies {
+			code, raw := s.request(ep.method, ep.path, body, s.Token)
+			if code >= 500 {
+				t.Errorf("%s %s with body #%d: status %d: %s", ep.method, ep.path, i, code, raw)
+				continue
+			}
+			if code >= 400 {
+				errorOf(t, raw)
+			}
+		}
+	}
+	if code, _ := s.request("GET", "/healthz", nil, ""); code != 200 {
+		t.Fatalf("server unhealthy after odd bodies: %d", code)
+	}
+	h := s.must("GET", "/api/v1/webhooks/"+hookID, nil, 200)
+	if h["url"] != rc.URL || h["enabled"] != true {
+		t.Fatalf("a refused PATCH changed the webhook: %v", h)
+	}
+}
