@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -38,8 +38,8 @@ func (a *App) handleWebhookTest(c *fiber.Ctx) error {
 	}
 	now := a.store.Now()
 	data, _ := json.Marshal(et.Example)
-	ev := &Event{ID: a.ids.New("evt_", now), Event: et.Name, Timestamp: now.UnixMilli(), Data: data, Source: "test", CreatedAt: now.UnixMilli()}
-	_ = json.Unmarshal(data, &ev.data)
+	ev := &Event{ID: a.ids.New("evt_", now), Event: et.Name, Timestamp: now.UnixMilli(), Source: "test", CreatedAt: now.UnixMilli()}
+	ev.setData(string(data))
 	ev.ContactID = lookupString(ev.data, "contact.id")
 	ev.ContentHash = sha256Hex(ev.Event + "\n" + string(data))
 
@@ -75,7 +75,7 @@ func (s *Store) InsertTestDelivery(ctx context.Context, ev *Event, d *claimedDel
 	return s.Write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'test', ?)`, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.CreatedAt); err != nil {
-			return errors.Join(errors.New("insert test event"), err)
+			return fmt.Errorf("insert test event: %w", err)
 		}
 		_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, lease_until, trigger, created_at, updated_at)
 			VALUES (?, ?, ?, 'in_flight', ?, ?, 'test', ?, ?)`, d.ID, ev.ID, d.WebhookID, ev.CreatedAt, d.Lease, ev.CreatedAt, ev.CreatedAt)

@@ -66,31 +66,11 @@ func scanClaimed(rows *sql.Rows) (*claimedDelivery, error) {
 	var d Delivery
 	var e Event
 	var data string
-	err := rows.Scan(&d.ID, &d.EventID, &d.Event, &d.WebhookID, &d.Status, &d.AttemptCount, &d.CycleStart, &d.NextAttemptAt, &d.LeaseUntil,
-		&d.Trigger, &d.LastStatusCode, &d.LastError, &d.LastDurationMS, &d.CreatedAt, &d.UpdatedAt,
-		&e.Seq, &e.ID, &e.Event, &e.Timestamp, &data, &e.ContactID, &e.ContentHash, &e.Source, &e.CreatedAt)
-	if err != nil {
+	if err := rows.Scan(append(d.columns(), e.columns(&data)...)...); err != nil {
 		return nil, err
 	}
-	ev, err := scanEvent(rowValues{e.Seq, e.ID, e.Event, e.Timestamp, data, e.ContactID, e.ContentHash, e.Source, e.CreatedAt})
-	return &claimedDelivery{Delivery: &d, Ev: ev}, err
-}
-
-// rowValues lets scanEvent decode values already read from a joined row.
-type rowValues []any
-
-func (r rowValues) Scan(dest ...any) error {
-	for i, d := range dest {
-		switch p := d.(type) {
-		case *int64:
-			*p = r[i].(int64)
-		case *string:
-			*p = r[i].(string)
-		default:
-			return fmt.Errorf("rowValues: unsupported %T", d)
-		}
-	}
-	return nil
+	e.setData(data)
+	return &claimedDelivery{Delivery: &d, Ev: &e}, nil
 }
 
 // NextDue is when the earliest pending delivery of an enabled webhook is due

@@ -56,9 +56,14 @@ const deliveryFrom = " FROM deliveries d JOIN events e ON e.id = d.event_id "
 
 func scanDelivery(row scanner) (*Delivery, error) {
 	var d Delivery
-	err := row.Scan(&d.ID, &d.EventID, &d.Event, &d.WebhookID, &d.Status, &d.AttemptCount, &d.CycleStart, &d.NextAttemptAt, &d.LeaseUntil,
-		&d.Trigger, &d.LastStatusCode, &d.LastError, &d.LastDurationMS, &d.CreatedAt, &d.UpdatedAt)
+	err := row.Scan(d.columns()...)
 	return &d, err
+}
+
+// columns are the scan targets for deliveryColumns.
+func (d *Delivery) columns() []any {
+	return []any{&d.ID, &d.EventID, &d.Event, &d.WebhookID, &d.Status, &d.AttemptCount, &d.CycleStart, &d.NextAttemptAt, &d.LeaseUntil,
+		&d.Trigger, &d.LastStatusCode, &d.LastError, &d.LastDurationMS, &d.CreatedAt, &d.UpdatedAt}
 }
 
 // FindDeliveryByID returns a delivery.

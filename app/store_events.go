@@ -133,14 +133,24 @@ type scanner interface{ Scan(dest ...any) error }
 func scanEvent(row scanner) (*Event, error) {
 	var e Event
 	var data string
-	if err := row.Scan(&e.Seq, &e.ID, &e.Event, &e.Timestamp, &data, &e.ContactID, &e.ContentHash, &e.Source, &e.CreatedAt); err != nil {
+	if err := row.Scan(e.columns(&data)...); err != nil {
 		return nil, err
 	}
+	e.setData(data)
+	return &e, nil
+}
+
+// columns are the scan targets for eventColumns; data receives the JSON text.
+func (e *Event) columns(data *string) []any {
+	return []any{&e.Seq, &e.ID, &e.Event, &e.Timestamp, data, &e.ContactID, &e.ContentHash, &e.Source, &e.CreatedAt}
+}
+
+// setData keeps the stored JSON and its decoded form, numbers as written.
+func (e *Event) setData(data string) {
 	e.Data = json.RawMessage(data)
 	dec := json.NewDecoder(strings.NewReader(data))
 	dec.UseNumber()
 	_ = dec.Decode(&e.data) // stored data was validated at ingest
-	return &e, nil
 }
 
 type queryRower interface {
