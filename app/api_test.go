@@ -33,6 +33,8 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 	s := newTestServer(t)
 	rc := newReceiver(t)
 	hookID, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"*"}})
+	one := `{"event":"contact_created","data":{"contact":{"id":"c"}}}`
+	tooMany := `{"events":[` + strings.TrimSuffix(strings.Repeat(one+",", MaxBatch+1), ",") + `]}`
 	big := `{"event":"contact_created","data":{"contact":{"id":"c"},"pad":"` + strings.Repeat("x", 300<<10) + `"}}`
 	cases := []struct {
 		name, method, path string
@@ -59,6 +61,7 @@ func TestBadInputIsRefusedClearly(t *testing.T) {
 		{"test_event cannot be ingested", "POST", "/api/v1/events", `{"event":"test_event","data":{}}`, 422, "event"},
 		{"a batch names the bad index", "POST", "/api/v1/events/batch", `{"events":[{"event":"contact_created","data":{"contact":{"id":"a"}}},{"event":"contact_created","data":{}}]}`, 422, "events[1].data.contact.id"},
 		{"an empty batch is refused", "POST", "/api/v1/events/batch", `{"events":[]}`, 422, "events"},
+		{"a batch over 1000 events is refused", "POST", "/api/v1/events/batch", tooMany, 422, "events"},
 		{"a webhook needs events or tags", "POST", "/api/v1/webhooks", `{"url":"https://example.com/h"}`, 422, "events"},
 		{"a webhook needs a url", "POST", "/api/v1/webhooks", `{"events":["contact_created"]}`, 422, "url"},
 		{"a webhook event must exist", "POST", "/api/v1/webhooks", `{"url":"https://example.com/h","events":["nope"]}`, 422, "events[0]"},

@@ -47,6 +47,13 @@ func TestDeliveryEndToEnd(t *testing.T) {
 			t.Fatalf("attempts = %v", attempts)
 		}
 	})
+	t.Run("the event is listed with its deliveries", func(t *testing.T) {
+		ev := s.must("GET", "/api/v1/events/"+evID, nil, 200)
+		ds := ev["deliveries"].([]any)
+		if ev["event"] != "contact_created" || len(ds) != 1 || ds[0].(map[string]any)["webhook_id"] != id {
+			t.Fatalf("event = %v", ev)
+		}
+	})
 	t.Run("an event that matches no webhook creates no delivery", func(t *testing.T) {
 		m := s.must("POST", "/api/v1/events", map[string]any{"event": "credits_spent", "data": map[string]any{"credits": map[string]any{"amount": 3}}}, 202)
 		if m["deliveries"].(float64) != 0 {

@@ -82,3 +82,23 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 }
+
+func TestSyncModes(t *testing.T) {
+	for mode, want := range map[string]int{"normal": 1, "full": 2} {
+		t.Run("sync "+mode+" sets PRAGMA synchronous on the writer", func(t *testing.T) {
+			store, err := OpenStore(t.TempDir(), testSchema(t), mode, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			var got int
+			if err := store.write.QueryRow("PRAGMA synchronous").Scan(&got); err != nil || got != want {
+				t.Fatalf("synchronous = %d (%v), want %d", got, err, want)
+			}
+			var journal string
+			if err := store.write.QueryRow("PRAGMA journal_mode").Scan(&journal); err != nil || journal != "wal" {
+				t.Fatalf("journal_mode = %q (%v)", journal, err)
+			}
+		})
+	}
+}
