@@ -552,6 +552,20 @@ func TestFirstStartPrintsAdminTokenOnce(t *testing.T) {
 	// Only the data dir and the address: what `go run .` gets on a laptop.
 	vars := map[string]string{"HERALD_DATA_DIR": dir}
 
+	// A start that cannot listen fails before it makes a token, so the
+	// token is still printed by the first start that works.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := exec.Command(bin)
+	failed.Env = heraldEnv(map[string]string{"HERALD_DATA_DIR": dir, "HERALD_LISTEN": busy.Addr().String()})
+	out, err := failed.CombinedOutput()
+	busy.Close()
+	if err == nil || strings.Contains(string(out), "admin_token") {
+		t.Fatalf("a start on a taken port: err = %v, output:\n%s", err, out)
+	}
+
 	p := startHerald(t, bin, vars)
 	log := p.log.String()
 	found := adminTokenLine.FindAllStringSubmatch(log, -1)

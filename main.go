@@ -51,13 +51,15 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
 
-	a, err := app.New(cfg, app.Options{Schema: schema, Logger: log, Version: version})
+	// Listen first: if the port is taken, fail before a first start
+	// generates (and prints, once) an admin token nobody can then use.
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	a, err := app.New(cfg, app.Options{Schema: schema, Logger: log, Version: version})
 	if err != nil {
-		_ = a.Shutdown(context.Background())
+		ln.Close()
 		return err
 	}
 	if err := a.Start(); err != nil {
