@@ -1,5 +1,5 @@
 -- Herald schema, version 1. Later changes are numbered migration steps in
--- app/migrate.go, tracked with PRAGMA user_version.
+-- app/store/migrate.go, tracked with PRAGMA user_version.
 -- Times are unix milliseconds (UTC); JSON columns hold compact JSON text.
 
 -- Every event Herald acknowledged. seq is the catch-up cursor for GET /events.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
@@ -37,7 +38,7 @@ func (a *App) alertDisabled(webhookID, reason string) {
 			"action":  "Fix the receiver, then enable the webhook again; replay what failed meanwhile.",
 		})
 		now := a.store.Now()
-		env := sinks.Envelope{ID: a.ids.New("alrt_", now), Event: AlertEvent, Timestamp: formatTime(now.UnixMilli()), Data: data}
+		env := sinks.Envelope{ID: a.ids.New("alrt_", now), Event: AlertEvent, Timestamp: store.FormatTime(now.UnixMilli()), Data: data}
 		req := &sinks.Request{Attempt: 1, Trigger: "alert", Envelope: env, Body: envelopeBody(env),
 			Target: sinks.Target{Name: "operator alerts", URL: cfg.AlertURL, Config: map[string]any{"channel": cfg.AlertChannel}}}
 		if _, err := a.sinks["slack"].Deliver(ctx, req); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 type deliveryJSON struct {
@@ -38,15 +39,15 @@ type attemptJSON struct {
 func toDeliveryJSON(d *Delivery) deliveryJSON {
 	out := deliveryJSON{ID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, Event: d.Event, Status: d.Status,
 		AttemptCount: d.AttemptCount, LastStatusCode: d.LastStatusCode, LastDurationMS: d.LastDurationMS,
-		LastError: d.LastError, CreatedAt: formatTime(d.CreatedAt), UpdatedAt: formatTime(d.UpdatedAt)}
+		LastError: d.LastError, CreatedAt: store.FormatTime(d.CreatedAt), UpdatedAt: store.FormatTime(d.UpdatedAt)}
 	if d.Status == StatusPending {
-		out.NextAttemptAt = formatTime(d.NextAttemptAt)
+		out.NextAttemptAt = store.FormatTime(d.NextAttemptAt)
 	}
 	return out
 }
 
 func checkStatus(field, s string) error {
-	if !slices.Contains(deliveryStatuses, s) {
+	if !slices.Contains(store.DeliveryStatuses, s) {
 		return invalid(field, "%s must be one of pending, in_flight, succeeded, failed, cancelled", field)
 	}
 	return nil
@@ -61,7 +62,7 @@ func (a *App) handleDeliveryList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := DeliveryFilter{WebhookID: h.ID, Status: c.Query("status"), Before: c.Query("after"), Limit: limit}
+	f := store.DeliveryFilter{WebhookID: h.ID, Status: c.Query("status"), Before: c.Query("after"), Limit: limit}
 	if f.Status != "" {
 		if err := checkStatus("status", f.Status); err != nil {
 			return err
@@ -90,7 +91,7 @@ func (a *App) handleDeliveryGet(c *fiber.Ctx) error {
 	out := toDeliveryJSON(d)
 	out.Attempts = make([]attemptJSON, len(attempts))
 	for i, at := range attempts {
-		out.Attempts[i] = attemptJSON{Number: at.Number, StartedAt: formatTime(at.StartedAt), DurationMS: at.DurationMS,
+		out.Attempts[i] = attemptJSON{Number: at.Number, StartedAt: store.FormatTime(at.StartedAt), DurationMS: at.DurationMS,
 			StatusCode: at.StatusCode, ResponseBody: at.ResponseBody, Error: at.Error, Trigger: at.Trigger}
 	}
 	if body, err := a.payloadPreview(c.UserContext(), d); err == nil {
@@ -130,7 +131,7 @@ func (a *App) handleReplay(c *fiber.Ctx) error {
 	if in.Status != StatusFailed && in.Status != "all" {
 		return invalid("status", "status must be failed or all")
 	}
-	n, err := a.store.Replay(c.UserContext(), ReplayOptions{WebhookID: c.Params("id"), Since: since.UnixMilli(), Status: in.Status, DryRun: in.DryRun}, a.ids)
+	n, err := a.store.Replay(c.UserContext(), store.ReplayOptions{WebhookID: c.Params("id"), Since: since.UnixMilli(), Status: in.Status, DryRun: in.DryRun})
 	if err != nil {
 		return err
 	}

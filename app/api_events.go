@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 type eventJSON struct {
@@ -17,8 +18,8 @@ type eventJSON struct {
 }
 
 func toEventJSON(e *Event) eventJSON {
-	return eventJSON{ID: e.ID, Event: e.Event, Timestamp: formatTime(e.Timestamp), Data: e.Data,
-		CreatedAt: formatTime(e.CreatedAt), Cursor: strconv.FormatInt(e.Seq, 10)}
+	return eventJSON{ID: e.ID, Event: e.Event, Timestamp: store.FormatTime(e.Timestamp), Data: e.Data,
+		CreatedAt: store.FormatTime(e.CreatedAt), Cursor: strconv.FormatInt(e.Seq, 10)}
 }
 
 type ingestAnswer struct {
@@ -37,7 +38,7 @@ func (a *App) handleEventCreate(c *fiber.Ctx) error {
 	if verr != nil {
 		return verr
 	}
-	results, err := a.store.InsertEvents(c.UserContext(), []*Event{ev}, a.ids)
+	results, err := a.store.InsertEvents(c.UserContext(), []*Event{ev})
 	if err != nil {
 		return err
 	}
@@ -48,10 +49,10 @@ func (a *App) handleEventCreate(c *fiber.Ctx) error {
 	} else {
 		a.afterIngest(results)
 	}
-	return c.Status(status).JSON(ingestAnswer{ID: r.Event.ID, Event: r.Event.Event, Timestamp: formatTime(r.Event.Timestamp), Deliveries: r.Deliveries})
+	return c.Status(status).JSON(ingestAnswer{ID: r.Event.ID, Event: r.Event.Event, Timestamp: store.FormatTime(r.Event.Timestamp), Deliveries: r.Deliveries})
 }
 
-func (a *App) afterIngest(results []IngestResult) {
+func (a *App) afterIngest(results []store.IngestResult) {
 	woke := false
 	for _, r := range results {
 		if r.Existing {
@@ -87,7 +88,7 @@ func (a *App) handleEventBatch(c *fiber.Ctx) error {
 		}
 		evs[i] = ev
 	}
-	results, err := a.store.InsertEvents(c.UserContext(), evs, a.ids)
+	results, err := a.store.InsertEvents(c.UserContext(), evs)
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func (a *App) handleEventList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := EventFilter{Limit: limit, Event: c.Query("event"), ContactID: c.Query("contact_id"),
+	f := store.EventFilter{Limit: limit, Event: c.Query("event"), ContactID: c.Query("contact_id"),
 		WebhookID: c.Query("webhook_id"), DeliveryStatus: c.Query("delivery_status")}
 	if v := c.Query("after"); v != "" {
 		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil || f.After < 0 {
@@ -142,7 +143,7 @@ func (a *App) handleEventGet(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	ds, err := a.store.FindDeliveries(c.UserContext(), DeliveryFilter{EventID: ev.ID, Limit: 1000})
+	ds, err := a.store.FindDeliveries(c.UserContext(), store.DeliveryFilter{EventID: ev.ID, Limit: 1000})
 	if err != nil {
 		return err
 	}

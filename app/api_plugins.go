@@ -1,8 +1,6 @@
 package app
 
 import (
-	"database/sql"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/herald-webhooks/herald/plugins"
@@ -37,12 +35,7 @@ func (a *App) handlePluginReload(c *fiber.Ctx) error {
 		return invalid("", "reading the plugin folder failed: %s", err.Error())
 	}
 	// Deliveries waiting for a plugin may go now: try them at once.
-	if err := a.store.Write(c.UserContext(), func(tx *sql.Tx) error {
-		now := a.store.now()
-		_, err := tx.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?
-			AND webhook_id IN (SELECT id FROM webhooks WHERE sink = 'plugin')`, now, now)
-		return err
-	}); err != nil {
+	if err := a.store.HurryPluginDeliveries(c.UserContext()); err != nil {
 		return err
 	}
 	a.disp.Wake()

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 type reconcileRunJSON struct {
@@ -16,7 +17,7 @@ type reconcileRunJSON struct {
 }
 
 func toReconcileRunJSON(r *ReconcileRun) reconcileRunJSON {
-	out := reconcileRunJSON{ID: r.ID, Trigger: r.Trigger, StartedAt: formatTime(r.StartedAt), FinishedAt: formatTime(r.FinishedAt),
+	out := reconcileRunJSON{ID: r.ID, Trigger: r.Trigger, StartedAt: store.FormatTime(r.StartedAt), FinishedAt: store.FormatTime(r.FinishedAt),
 		Steps: r.Steps, Error: r.Error}
 	if out.Steps.Errors == nil {
 		out.Steps.Errors = []string{}

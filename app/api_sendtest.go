@@ -2,14 +2,13 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
@@ -39,11 +38,11 @@ func (a *App) handleWebhookTest(c *fiber.Ctx) error {
 	now := a.store.Now()
 	data, _ := json.Marshal(et.Example)
 	ev := &Event{ID: a.ids.New("evt_", now), Event: et.Name, Timestamp: now.UnixMilli(), Source: "test", CreatedAt: now.UnixMilli()}
-	ev.setData(string(data))
-	ev.ContactID = lookupString(ev.data, "contact.id")
-	ev.ContentHash = sha256Hex(ev.Event + "\n" + string(data))
+	ev.SetData(string(data))
+	ev.ContactID = store.LookupString(ev.Fields, "contact.id")
+	ev.ContentHash = store.ContentHash(ev)
 
-	cd := &claimedDelivery{Delivery: &Delivery{ID: a.ids.New("dlv_", now), EventID: ev.ID, Event: ev.Event, WebhookID: h.ID, Trigger: "test"},
+	cd := &store.Claimed{Delivery: &Delivery{ID: a.ids.New("dlv_", now), EventID: ev.ID, Event: ev.Event, WebhookID: h.ID, Trigger: "test"},
 		Ev: ev, Lease: now.UnixMilli() + a.disp.lease().Milliseconds()}
 	if err := a.store.InsertTestDelivery(c.UserContext(), ev, cd); err != nil {
 		return err
@@ -57,7 +56,7 @@ func (a *App) handleWebhookTest(c *fiber.Ctx) error {
 		res, err = a.sinks[h.Sink].Deliver(ctx, req)
 		cancel()
 	}
-	o := &attemptOutcome{DeliveryID: cd.ID, WebhookID: h.ID, Lease: cd.Lease, Number: 1, StartedAt: now.UnixMilli(),
+	o := &store.AttemptOutcome{DeliveryID: cd.ID, WebhookID: h.ID, Lease: cd.Lease, Number: 1, StartedAt: now.UnixMilli(),
 		DurationMS: time.Since(start).Milliseconds(), StatusCode: res.StatusCode, Body: string(res.Body), Trigger: "test", Status: StatusSucceeded}
 	if err != nil {
 		o.Status, o.Error = StatusFailed, err.Error()
@@ -67,18 +66,4 @@ func (a *App) handleWebhookTest(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"delivered": err == nil, "status_code": o.StatusCode, "duration_ms": o.DurationMS,
 		"response_body": o.Body, "error": o.Error, "delivery_id": cd.ID, "event_id": ev.ID})
-}
-
-// InsertTestDelivery stores a test event and its one delivery, already in
-// flight (the API attempts it right away).
-func (s *Store) InsertTestDelivery(ctx context.Context, ev *Event, d *claimedDelivery) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, 'test', ?)`, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.CreatedAt); err != nil {
-			return fmt.Errorf("insert test event: %w", err)
-		}
-		_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, lease_until, trigger, created_at, updated_at)
-			VALUES (?, ?, ?, 'in_flight', ?, ?, 'test', ?, ?)`, d.ID, ev.ID, d.WebhookID, ev.CreatedAt, d.Lease, ev.CreatedAt, ev.CreatedAt)
-		return err
-	})
 }

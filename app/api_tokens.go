@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 type tokenJSON struct {
@@ -22,7 +23,7 @@ func (a *App) handleTokenList(c *fiber.Ctx) error {
 	}
 	out := make([]tokenJSON, len(ts))
 	for i, t := range ts {
-		out[i] = tokenJSON{ID: t.ID, Name: t.Name, Scope: t.Scope, CreatedAt: formatTime(t.CreatedAt), LastUsedAt: formatTime(t.LastUsedAt)}
+		out[i] = tokenJSON{ID: t.ID, Name: t.Name, Scope: t.Scope, CreatedAt: store.FormatTime(t.CreatedAt), LastUsedAt: store.FormatTime(t.LastUsedAt)}
 	}
 	return c.JSON(newList(out, ""))
 }
@@ -42,12 +43,12 @@ func (a *App) handleTokenCreate(c *fiber.Ctx) error {
 	if in.Scope != ScopeAdmin && in.Scope != ScopeIngest {
 		return invalid("scope", "scope must be admin or ingest")
 	}
-	t := &Token{ID: a.ids.New("tok_", a.store.Now()), Name: in.Name, Scope: in.Scope, CreatedAt: a.store.now()}
+	t := &Token{ID: a.ids.New("tok_", a.store.Now()), Name: in.Name, Scope: in.Scope, CreatedAt: a.store.NowMS()}
 	value := randomToken("hrld_" + in.Scope[:3] + "_")
 	if err := a.store.CreateToken(c.UserContext(), t, value); err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(tokenJSON{ID: t.ID, Name: t.Name, Scope: t.Scope, Token: value, CreatedAt: formatTime(t.CreatedAt)})
+	return c.Status(fiber.StatusCreated).JSON(tokenJSON{ID: t.ID, Name: t.Name, Scope: t.Scope, Token: value, CreatedAt: store.FormatTime(t.CreatedAt)})
 }
 
 func (a *App) handleTokenDelete(c *fiber.Ctx) error {

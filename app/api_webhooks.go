@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
@@ -22,25 +23,25 @@ const SecretOverlap = 24 * time.Hour
 const MaxTags = 100
 
 type webhookJSON struct {
-	ID              string            `json:"id"`
-	Name            string            `json:"name"`
-	URL             string            `json:"url"`
-	Sink            string            `json:"sink"`
-	Plugin          string            `json:"plugin"`
-	Config          map[string]any    `json:"config"`
-	Events          []string          `json:"events"`
-	Tags            []string          `json:"tags"`
-	GenerateSummary bool              `json:"generate_summary"`
-	Enabled         bool              `json:"enabled"`
-	AutoReplay      bool              `json:"auto_replay"`
-	Headers         map[string]string `json:"headers"`
-	Secret          string            `json:"secret"`
-	SecretRotatedAt string            `json:"previous_secret_expires_at,omitempty"`
-	CreatedAt       string            `json:"created_at"`
-	UpdatedAt       string            `json:"updated_at"`
-	DisabledReason  string            `json:"disabled_reason"`
-	Warnings        []string          `json:"warnings"`
-	Stats           *WebhookStats     `json:"stats,omitempty"`
+	ID              string              `json:"id"`
+	Name            string              `json:"name"`
+	URL             string              `json:"url"`
+	Sink            string              `json:"sink"`
+	Plugin          string              `json:"plugin"`
+	Config          map[string]any      `json:"config"`
+	Events          []string            `json:"events"`
+	Tags            []string            `json:"tags"`
+	GenerateSummary bool                `json:"generate_summary"`
+	Enabled         bool                `json:"enabled"`
+	AutoReplay      bool                `json:"auto_replay"`
+	Headers         map[string]string   `json:"headers"`
+	Secret          string              `json:"secret"`
+	SecretRotatedAt string              `json:"previous_secret_expires_at,omitempty"`
+	CreatedAt       string              `json:"created_at"`
+	UpdatedAt       string              `json:"updated_at"`
+	DisabledReason  string              `json:"disabled_reason"`
+	Warnings        []string            `json:"warnings"`
+	Stats           *store.WebhookStats `json:"stats,omitempty"`
 }
 
 // webhookInput is the create/update body. Pointers tell "not sent" from zero.
@@ -73,10 +74,10 @@ type webhookInput struct {
 func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool, all ...*Webhook) (webhookJSON, error) {
 	out := webhookJSON{ID: h.ID, Name: h.Name, URL: h.URL, Sink: h.Sink, Plugin: h.Plugin, Config: h.Config,
 		Events: h.Events, Tags: h.Tags, GenerateSummary: h.GenerateSummary, Enabled: h.Enabled, AutoReplay: h.AutoReplay,
-		Headers: h.Headers, Secret: h.Secret, CreatedAt: formatTime(h.CreatedAt), UpdatedAt: formatTime(h.UpdatedAt),
+		Headers: h.Headers, Secret: h.Secret, CreatedAt: store.FormatTime(h.CreatedAt), UpdatedAt: store.FormatTime(h.UpdatedAt),
 		DisabledReason: h.DisabledReason, Warnings: []string{}}
-	if h.PreviousSecret != "" && h.PreviousExpiresAt > a.store.now() {
-		out.SecretRotatedAt = formatTime(h.PreviousExpiresAt)
+	if h.PreviousSecret != "" && h.PreviousExpiresAt > a.store.NowMS() {
+		out.SecretRotatedAt = store.FormatTime(h.PreviousExpiresAt)
 	}
 	if h.URL != "" {
 		if all == nil {
@@ -92,7 +93,7 @@ func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool, all ...*We
 		}
 	}
 	if withStats {
-		st, err := a.store.WebhookStats(c.UserContext(), h.ID, a.store.now())
+		st, err := a.store.WebhookStats(c.UserContext(), h.ID, a.store.NowMS())
 		if err != nil {
 			return out, err
 		}
@@ -144,7 +145,7 @@ func (a *App) handleWebhookCreate(c *fiber.Ctx) error {
 	if err := bodyJSON(c, &in); err != nil {
 		return err
 	}
-	now := a.store.now()
+	now := a.store.NowMS()
 	h := &Webhook{ID: a.ids.New("wh_", a.store.Now()), Sink: "webhook", Enabled: true, AutoReplay: true,
 		Config: map[string]any{}, Events: []string{}, Tags: []string{}, Headers: map[string]string{},
 		Secret: sinks.NewSecret(), CreatedAt: now, UpdatedAt: now}
@@ -176,7 +177,7 @@ func (a *App) handleWebhookUpdate(c *fiber.Ctx) error {
 			// Switched back on: the auto-disable window starts again.
 			h.DisabledReason, h.FailingSince = "", 0
 		}
-		h.UpdatedAt = a.store.now()
+		h.UpdatedAt = a.store.NowMS()
 		return nil
 	})
 	if err != nil {
@@ -199,7 +200,7 @@ func (a *App) handleWebhookDelete(c *fiber.Ctx) error {
 
 func (a *App) handleSecretRotate(c *fiber.Ctx) error {
 	h, err := a.store.UpdateWebhook(c.UserContext(), c.Params("id"), func(h *Webhook) error {
-		now := a.store.now()
+		now := a.store.NowMS()
 		h.PreviousSecret, h.PreviousExpiresAt = h.Secret, now+SecretOverlap.Milliseconds()
 		h.Secret = sinks.NewSecret()
 		h.UpdatedAt = now
@@ -342,7 +343,7 @@ func (a *App) validateTarget(h *Webhook) error {
 // target is what a sink sees of a webhook.
 func (a *App) target(h *Webhook) sinks.Target {
 	return sinks.Target{WebhookID: h.ID, Name: h.Name, URL: h.URL, Plugin: h.Plugin, Config: h.Config,
-		Headers: h.Headers, Secrets: h.Secrets(a.store.now())}
+		Headers: h.Headers, Secrets: h.Secrets(a.store.NowMS())}
 }
 
 func cleanEvents(in []string) ([]string, error) {
@@ -365,7 +366,7 @@ func cleanTags(in []string) ([]string, error) {
 	}
 	out := []string{}
 	for i, t := range in {
-		t = normalizeTag(t)
+		t = store.NormalizeTag(t)
 		if t == "" {
 			return nil, invalid(fmt.Sprintf("tags[%d]", i), "tags must not be empty")
 		}

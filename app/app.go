@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
@@ -23,9 +24,9 @@ type App struct {
 	log      *slog.Logger
 	version  string
 	store    *Store
-	ids      *idGen
+	ids      *store.IDGen
 	metrics  *Metrics
-	auth     *authenticator
+	adminEnv string // hash of HERALD_ADMIN_TOKEN, if set
 	disp     *Dispatcher
 	fiber    *fiber.App
 	sinks    map[string]sinks.Sink
@@ -56,33 +57,32 @@ func New(cfg Config, o Options) (*App, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	schedule, _ := ParseRetrySchedule(cfg.Delivery.RetrySchedule) // checked by Validate
-	store, err := OpenStore(cfg.DataDir, o.Schema, cfg.Sync, log)
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Schema: o.Schema, Sync: cfg.Sync, Log: log})
 	if err != nil {
 		return nil, err
 	}
 	if o.Now != nil {
-		store.Now = o.Now
+		st.Now = o.Now
 	}
-	a := &App{cfg: cfg, log: log, version: o.Version, store: store, ids: newIDGen(), schedule: schedule,
+	a := &App{cfg: cfg, log: log, version: o.Version, store: st, ids: store.NewIDGen(), schedule: schedule,
 		policy: sinks.NetPolicy{AllowHTTP: cfg.AllowHTTP, AllowPrivate: cfg.AllowPrivateNetworks}}
 	if a.version == "" {
 		a.version = "dev"
 	}
-	a.metrics = newMetrics(store)
-	a.auth = &authenticator{store: store}
+	a.metrics = newMetrics(st)
 	if err := a.bootstrapAdmin(context.Background()); err != nil {
-		store.Close()
+		st.Close()
 		return nil, err
 	}
 	timeout := cfg.Delivery.Timeout.Duration
 	a.sinks = map[string]sinks.Sink{
-		"webhook": &sinks.Webhook{Client: sinks.NewHTTPClient(a.policy, timeout), UserAgent: "Herald/" + a.version, Policy: a.policy, Now: store.Now},
+		"webhook": &sinks.Webhook{Client: sinks.NewHTTPClient(a.policy, timeout), UserAgent: "Herald/" + a.version, Policy: a.policy, Now: st.Now},
 	}
 	if err := a.setupExtras(); err != nil {
-		store.Close()
+		st.Close()
 		return nil, err
 	}
-	a.disp = newDispatcher(&Dispatcher{store: store, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
+	a.disp = newDispatcher(&Dispatcher{store: st, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
 		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
 		onDisabled: a.alertDisabled})
 	a.fiber = fiber.New(fiber.Config{
@@ -125,7 +125,7 @@ func (a *App) limitBody(c *fiber.Ctx) error {
 // generated token that is stored hashed and printed once.
 func (a *App) bootstrapAdmin(ctx context.Context) error {
 	if a.cfg.AdminToken != "" {
-		a.auth.env = tokenHash(a.cfg.AdminToken)
+		a.adminEnv = store.HashToken(a.cfg.AdminToken)
 		return nil
 	}
 	has, err := a.store.HasAdminToken(ctx)
@@ -133,12 +133,13 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 		return err
 	}
 	value := randomToken("hrld_adm_")
-	t := &Token{ID: a.ids.New("tok_", a.store.Now()), Name: "bootstrap admin", Scope: ScopeAdmin, CreatedAt: a.store.now()}
+	t := &Token{ID: a.ids.New("tok_", a.store.Now()), Name: "bootstrap admin", Scope: ScopeAdmin, CreatedAt: a.store.NowMS()}
 	if err := a.store.CreateToken(ctx, t, value); err != nil {
 		return err
 	}
-	// The one time a token is ever logged: there is no other way to hand it over.
-	a.log.Warn("Generated an admin token; it is stored hashed and will not be shown again", "admin_token", value)
+	// The one time a token is ever logged: there is no other way to hand it
+	// over. At Error level, so that no log level hides it.
+	a.log.Error("Generated an admin token; it is stored hashed and will not be shown again", "admin_token", value)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package app
 
 import (
 	"encoding/json"
-	"strings"
 )
 
 // EventType is one entry of the built-in event catalog.
@@ -13,9 +12,6 @@ type EventType struct {
 	Required    []string       `json:"required"` // dotted paths inside data
 	Example     map[string]any `json:"example"`  // an example data object
 }
-
-// TestEvent is sent only by "Send Test Event".
-const TestEvent = "test_event"
 
 // catalog is the list of events Herald accepts, in the order a person reads them.
 var catalog = []EventType{
@@ -65,38 +61,4 @@ func obj(s string) map[string]any {
 		panic("catalog example: " + err.Error())
 	}
 	return m
-}
-
-// lookup walks a dotted path through decoded JSON objects.
-func lookup(data map[string]any, path string) (any, bool) {
-	var cur any = data
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-// lookupString returns a string (or number as text) at path, or "".
-func lookupString(data map[string]any, path string) string {
-	v, _ := lookup(data, path)
-	switch t := v.(type) {
-	case string:
-		return t
-	case json.Number:
-		return t.String()
-	case float64:
-		return jsonNumber(t)
-	}
-	return ""
-}
-
-func jsonNumber(f float64) string {
-	b, _ := json.Marshal(f)
-	return string(b)
 }

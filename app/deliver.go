@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
@@ -25,7 +26,7 @@ type Dispatcher struct {
 	timeout  time.Duration
 	workers  int
 	perHook  int
-	prepare  func(ctx context.Context, c *claimedDelivery, h *Webhook) (*sinks.Request, error)
+	prepare  func(ctx context.Context, c *store.Claimed, h *Webhook) (*sinks.Request, error)
 	// onRecover is called when a webhook that was failing succeeds again,
 	// onDisabled when a receiver's answer disabled its webhook.
 	onRecover  func(webhookID string)
@@ -166,7 +167,7 @@ func (d *Dispatcher) drain(grace time.Duration, hardCancel context.CancelFunc) {
 }
 
 func (d *Dispatcher) refreshHooks(ctx context.Context) error {
-	v := d.store.webhookVersion()
+	v := d.store.WebhookVersion()
 	if d.hooks != nil && v == d.hookVersion {
 		return nil
 	}
@@ -189,7 +190,7 @@ func (d *Dispatcher) refreshHooks(ctx context.Context) error {
 }
 
 // start queues a claimed delivery for its turn.
-func (d *Dispatcher) start(c *claimedDelivery) {
+func (d *Dispatcher) start(c *store.Claimed) {
 	d.mu.Lock()
 	h := d.hooks[c.WebhookID]
 	sem := d.sems[c.WebhookID]
@@ -204,7 +205,7 @@ func (d *Dispatcher) start(c *claimedDelivery) {
 	go d.work(c, h, sem)
 }
 
-func (d *Dispatcher) work(c *claimedDelivery, h *Webhook, sem chan struct{}) {
+func (d *Dispatcher) work(c *store.Claimed, h *Webhook, sem chan struct{}) {
 	defer d.wg.Done()
 	var once sync.Once
 	// Room is made as soon as the receiver has answered: recording the
@@ -244,8 +245,8 @@ func (d *Dispatcher) work(c *claimedDelivery, h *Webhook, sem chan struct{}) {
 }
 
 // releaseUnstarted hands back a claim that never got its turn (shutdown).
-func (d *Dispatcher) releaseUnstarted(c *claimedDelivery) {
-	if err := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.now()); err != nil {
+func (d *Dispatcher) releaseUnstarted(c *store.Claimed) {
+	if err := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.NowMS()); err != nil {
 		d.log.Error("Release delivery failed", "delivery_id", c.ID, "error", err)
 	}
 }

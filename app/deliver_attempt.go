@@ -6,15 +6,16 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
 // attempt runs one try and records it.
-func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook, release func()) {
+func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 	ctx := d.hardStop
 	start := time.Now()
-	o := &attemptOutcome{DeliveryID: c.ID, WebhookID: c.WebhookID, Lease: c.Lease, Number: c.AttemptCount + 1,
-		StartedAt: d.store.now(), Trigger: c.Trigger}
+	o := &store.AttemptOutcome{DeliveryID: c.ID, WebhookID: c.WebhookID, Lease: c.Lease, Number: c.AttemptCount + 1,
+		StartedAt: d.store.NowMS(), Trigger: c.Trigger}
 
 	var res sinks.Result
 	var err error
@@ -32,7 +33,7 @@ func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook, release func()) {
 	release()
 	if ctx.Err() != nil {
 		// Shutting down: the attempt was cut short by us, not by the receiver.
-		if rerr := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.now()); rerr != nil {
+		if rerr := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.NowMS()); rerr != nil {
 			d.log.Error("Release delivery failed", "delivery_id", c.ID, "error", rerr)
 		}
 		return
@@ -65,7 +66,7 @@ func (d *Dispatcher) attempt(c *claimedDelivery, h *Webhook, release func()) {
 }
 
 // decide fills in what happens after an attempt: done, retry when, or failed.
-func (d *Dispatcher) decide(o *attemptOutcome, c *claimedDelivery, err error) {
+func (d *Dispatcher) decide(o *store.AttemptOutcome, c *store.Claimed, err error) {
 	if err == nil {
 		o.Status = StatusSucceeded
 		return
@@ -74,7 +75,7 @@ func (d *Dispatcher) decide(o *attemptOutcome, c *claimedDelivery, err error) {
 	if sinks.IsUnavailable(err) {
 		// The sink is not ready (a plugin is missing): wait, keeping every retry.
 		_, _, wait := sinks.Classify(err)
-		o.Status, o.NextAttemptAt, o.KeepCycle = StatusPending, d.store.now()+wait.Milliseconds(), true
+		o.Status, o.NextAttemptAt, o.KeepCycle = StatusPending, d.store.NowMS()+wait.Milliseconds(), true
 		return
 	}
 	permanent, gone, retryAfter := sinks.Classify(err)
@@ -89,7 +90,7 @@ func (d *Dispatcher) decide(o *attemptOutcome, c *claimedDelivery, err error) {
 		delay = retryAfter
 	}
 	o.Status = StatusPending
-	o.NextAttemptAt = d.store.now() + delay.Milliseconds()
+	o.NextAttemptAt = d.store.NowMS() + delay.Milliseconds()
 }
 
 // jitter spreads retries ±20% so failures that happened together do not

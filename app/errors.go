@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 // Error is the one error type the API answers with: a code, a message that
@@ -30,6 +31,7 @@ const (
 	CodeForbidden     = "forbidden"
 	CodeInternal      = "internal"
 	CodeUnavailable   = "unavailable"
+	CodeStorageFull   = store.CodeStorageFull
 	CodeTimeout       = "request_timeout"
 	CodeBadRequest    = "bad_request"
 )
@@ -45,6 +47,7 @@ var codeStatus = map[string]int{
 	CodeForbidden:     fiber.StatusForbidden,
 	CodeInternal:      fiber.StatusInternalServerError,
 	CodeUnavailable:   fiber.StatusServiceUnavailable,
+	CodeStorageFull:   fiber.StatusInsufficientStorage,
 	CodeTimeout:       fiber.StatusRequestTimeout,
 	CodeBadRequest:    fiber.StatusBadRequest,
 }
@@ -74,9 +77,12 @@ type errorDetail struct {
 func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var e *Error
+		var se *store.Error
 		var fe *fiber.Error
 		switch {
 		case errors.As(err, &e):
+		case errors.As(err, &se):
+			e = &Error{Code: se.Code, Field: se.Field, Message: se.Message}
 		case errors.As(err, &fe):
 			e = fromFiberError(fe)
 		default:

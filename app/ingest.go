@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
@@ -18,21 +19,6 @@ type EventInput struct {
 	Data      json.RawMessage `json:"data"`
 	ID        string          `json:"id"`
 	Timestamp string          `json:"timestamp"`
-}
-
-// Event is a validated event, ready to store and send.
-type Event struct {
-	Seq         int64
-	ID          string
-	Event       string
-	Timestamp   int64 // unix ms
-	Data        json.RawMessage
-	ContactID   string
-	ContentHash string
-	Source      string
-	CreatedAt   int64
-
-	data map[string]any // decoded Data, for matching and memory
 }
 
 // MaxBatch is how many events one batch request may carry.
@@ -94,7 +80,7 @@ func jsonKind(k string) string {
 
 // prepareEvent validates in and turns it into an Event. prefix is put before
 // field names ("events[3].") for batch errors.
-func prepareEvent(in *EventInput, prefix string, now time.Time, ids *idGen) (*Event, *Error) {
+func prepareEvent(in *EventInput, prefix string, now time.Time, ids *store.IDGen) (*Event, *Error) {
 	bad := func(field, format string, args ...any) *Error {
 		return errorf(CodeInvalidEvent, prefix+field, format, args...)
 	}
@@ -124,11 +110,11 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *idGen) (*Ev
 	ev.Data = compact.Bytes()
 	dec := json.NewDecoder(bytes.NewReader(ev.Data))
 	dec.UseNumber()
-	if err := dec.Decode(&ev.data); err != nil {
+	if err := dec.Decode(&ev.Fields); err != nil {
 		return nil, bad("data", "data must be a JSON object")
 	}
 	for _, path := range et.Required {
-		v, ok := lookup(ev.data, path)
+		v, ok := store.Lookup(ev.Fields, path)
 		if !ok || v == nil || v == "" {
 			return nil, bad("data."+path, "%s is required for %s", "data."+path, in.Event)
 		}
@@ -138,15 +124,15 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *idGen) (*Ev
 			return nil, bad("data."+path, "data.%s must be a string or a number", path)
 		}
 	}
-	if v, ok := lookup(ev.data, "message.direction"); ok {
+	if v, ok := store.Lookup(ev.Fields, "message.direction"); ok {
 		if d, _ := v.(string); d != "inbound" && d != "outbound" {
 			return nil, bad("data.message.direction", "data.message.direction must be inbound or outbound")
 		}
 	}
-	if in.Event == "tag_applied" && strings.TrimSpace(lookupString(ev.data, "tag")) == "" {
+	if in.Event == "tag_applied" && strings.TrimSpace(store.LookupString(ev.Fields, "tag")) == "" {
 		return nil, bad("data.tag", "data.tag must be a non-empty string")
 	}
-	ev.ContactID = lookupString(ev.data, "contact.id")
+	ev.ContactID = store.LookupString(ev.Fields, "contact.id")
 	if utf8.RuneCountInString(ev.ContactID) > 256 {
 		return nil, bad("data.contact.id", "data.contact.id is longer than 256 characters")
 	}
@@ -167,13 +153,13 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *idGen) (*Ev
 		}
 		ev.Timestamp = t.UnixMilli()
 	}
-	ev.ContentHash = sha256Hex(ev.Event + "\n" + string(ev.Data))
+	ev.ContentHash = store.ContentHash(ev)
 	return ev, nil
 }
 
-// Envelope is the event as every sink receives it.
-func (e *Event) Envelope() sinks.Envelope {
-	return sinks.Envelope{ID: e.ID, Event: e.Event, Timestamp: formatTime(e.Timestamp), Data: e.Data}
+// envelopeOf is the event as every sink receives it.
+func envelopeOf(e *Event) sinks.Envelope {
+	return sinks.Envelope{ID: e.ID, Event: e.Event, Timestamp: store.FormatTime(e.Timestamp), Data: e.Data}
 }
 
 // envelopeBody encodes the envelope; the same event always gives the same bytes.
@@ -184,8 +170,3 @@ func envelopeBody(env sinks.Envelope) []byte {
 	}
 	return b
 }
-
-// tag returns the normalised tag of a tag_applied event.
-func (e *Event) tag() string { return normalizeTag(lookupString(e.data, "tag")) }
-
-func normalizeTag(t string) string { return strings.ToLower(strings.TrimSpace(t)) }

@@ -10,7 +10,7 @@ import (
 func TestMatching(t *testing.T) {
 	ev := func(name string, data string) *Event {
 		e := &Event{Event: name, Data: json.RawMessage(data)}
-		_ = json.Unmarshal(e.Data, &e.data)
+		_ = json.Unmarshal(e.Data, &e.Fields)
 		return e
 	}
 	tagged := func(tag string) *Event { return ev("tag_applied", `{"contact":{"id":"c"},"tag":"`+tag+`"}`) }

@@ -2,19 +2,18 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/herald-webhooks/herald/app/summary"
 	"github.com/herald-webhooks/herald/sinks"
 )
 
 // prepareRequest builds what a sink needs for one attempt. The body is
 // derived only from stored rows, so every attempt sends the same bytes.
-func (a *App) prepareRequest(ctx context.Context, c *claimedDelivery, h *Webhook) (*sinks.Request, error) {
+func (a *App) prepareRequest(ctx context.Context, c *store.Claimed, h *Webhook) (*sinks.Request, error) {
 	env, err := a.envelopeFor(ctx, c.Ev, h, true)
 	if err != nil {
 		return nil, err
@@ -35,7 +34,7 @@ func (a *App) prepareRequest(ctx context.Context, c *claimedDelivery, h *Webhook
 // for tag_applied when h asks for it. With generate false a missing summary
 // is left out (previews).
 func (a *App) envelopeFor(ctx context.Context, ev *Event, h *Webhook, generate bool) (sinks.Envelope, error) {
-	env := ev.Envelope()
+	env := envelopeOf(ev)
 	if !h.GenerateSummary || ev.Event != "tag_applied" {
 		return env, nil
 	}
@@ -74,12 +73,12 @@ func (a *App) summaryFor(ctx context.Context, ev *Event, generate bool) (json.Ra
 	if err != nil {
 		return nil, err
 	}
-	c := summary.Contact{ID: ev.ContactID, Name: lookupString(ev.data, "contact.name"), Phone: lookupString(ev.data, "contact.phone"),
-		Email: lookupString(ev.data, "contact.email"), Channel: lookupString(ev.data, "contact.channel")}
+	c := summary.Contact{ID: ev.ContactID, Name: store.LookupString(ev.Fields, "contact.name"), Phone: store.LookupString(ev.Fields, "contact.phone"),
+		Email: store.LookupString(ev.Fields, "contact.email"), Channel: store.LookupString(ev.Fields, "contact.channel")}
 	sctx, cancel := context.WithTimeout(ctx, a.cfg.Summary.Timeout.Duration+time.Second)
 	defer cancel()
-	s := a.extras.summarizer.Summarize(sctx, c, lookupString(ev.data, "tag"), msgs)
-	body, err := json.Marshal(summaryJSON{Text: s.Text, Messages: s.Messages, GeneratedAt: formatTime(s.GeneratedAt.UnixMilli()), Method: s.Method})
+	s := a.extras.summarizer.Summarize(sctx, c, store.LookupString(ev.Fields, "tag"), msgs)
+	body, err := json.Marshal(summaryJSON{Text: s.Text, Messages: s.Messages, GeneratedAt: store.FormatTime(s.GeneratedAt.UnixMilli()), Method: s.Method})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +99,7 @@ func (a *App) conversation(ctx context.Context, ev *Event) ([]sinks.Message, err
 			out = append(out, sinks.Message{Text: m.Text, Direction: m.Direction, Channel: m.Channel, At: time.UnixMilli(m.AtMS).UTC()})
 		}
 	}
-	if conv, ok := lookup(ev.data, "conversation"); ok {
+	if conv, ok := store.Lookup(ev.Fields, "conversation"); ok {
 		items, _ := conv.([]any)
 		for _, it := range items {
 			m, _ := it.(map[string]any)
@@ -116,35 +115,6 @@ func (a *App) conversation(ctx context.Context, ev *Event) ([]sinks.Message, err
 		}
 	}
 	return out, nil
-}
-
-// FindSummary returns an event's stored summary, or nil.
-func (s *Store) FindSummary(ctx context.Context, eventID string) (json.RawMessage, error) {
-	var body string
-	err := s.read.QueryRowContext(ctx, "SELECT summary FROM event_summaries WHERE event_id = ?", eventID).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find summary: %w", err)
-	}
-	return json.RawMessage(body), nil
-}
-
-// SaveSummary stores a summary unless one is already stored, and returns
-// the one that is.
-func (s *Store) SaveSummary(ctx context.Context, eventID string, body []byte) (json.RawMessage, error) {
-	var out string
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec("INSERT OR IGNORE INTO event_summaries (event_id, summary, created_at) VALUES (?, ?, ?)", eventID, string(body), s.now()); err != nil {
-			return err
-		}
-		return tx.QueryRow("SELECT summary FROM event_summaries WHERE event_id = ?", eventID).Scan(&out)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("save summary: %w", err)
-	}
-	return json.RawMessage(out), nil
 }
 
 // payloadPreview is the envelope a delivery sends (or sent), for the API.

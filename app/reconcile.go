@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-webhooks/herald/app/store"
 	"github.com/robfig/cron/v3"
 )
 
@@ -94,7 +95,7 @@ func (r *reconciler) run(ctx context.Context, trigger string) (*ReconcileRun, er
 	}
 	defer r.running.Unlock()
 	s := r.a.store
-	run := &ReconcileRun{ID: r.a.ids.New("rec_", s.Now()), Trigger: trigger, StartedAt: s.now()}
+	run := &ReconcileRun{ID: r.a.ids.New("rec_", s.Now()), Trigger: trigger, StartedAt: s.NowMS()}
 	if err := s.CreateReconcileRun(ctx, run); err != nil {
 		return nil, err
 	}
@@ -112,7 +113,7 @@ func (r *reconciler) run(ctx context.Context, trigger string) (*ReconcileRun, er
 	for _, step := range steps {
 		r.runStep(ctx, run, step.name, step.fn)
 	}
-	run.FinishedAt = s.now()
+	run.FinishedAt = s.NowMS()
 	run.Error = strings.Join(run.Steps.Errors, "; ")
 	// Recorded even when shutdown cancelled ctx: the run happened.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runRecordWindow)
@@ -162,7 +163,7 @@ func (r *reconciler) count(kind string, n int) {
 // requeue puts deliveries whose lease ran out back in the queue: the
 // process that held them died or lost its write.
 func (r *reconciler) requeue(ctx context.Context, st *ReconcileSteps) error {
-	n, err := r.a.store.RequeueInFlight(ctx, r.a.store.now())
+	n, err := r.a.store.RequeueInFlight(ctx, r.a.store.NowMS())
 	st.Requeued = n
 	r.count("requeued", n)
 	if n > 0 {
@@ -180,8 +181,8 @@ func (r *reconciler) fillGaps(ctx context.Context, st *ReconcileSteps) error {
 	since := now.Add(-r.a.cfg.Reconcile.Retention.Duration).UnixMilli()
 	var err error
 	for range gapBatches {
-		var res gapScan
-		res, err = r.a.store.FillDeliveryGaps(ctx, settled, since, gapBatch, r.a.ids)
+		var res store.GapScan
+		res, err = r.a.store.FillDeliveryGaps(ctx, settled, since, gapBatch)
 		st.GapFilled += res.Filled
 		if err != nil || !res.More {
 			break
@@ -224,10 +225,10 @@ func (r *reconciler) replayRecovered(ctx context.Context, st *ReconcileSteps) er
 func (r *reconciler) disableFailing(ctx context.Context, st *ReconcileSteps) error {
 	disabled, err := r.a.store.DisableFailingWebhooks(ctx, r.a.cfg.Reconcile.DisableAfter.Duration)
 	for _, d := range disabled {
-		r.log.Warn("Webhook disabled", "webhook_id", d.ID, "failing_since", formatTime(d.FailingSince),
+		r.log.Warn("Webhook disabled", "webhook_id", d.ID, "failing_since", store.FormatTime(d.FailingSince),
 			"disable_after", r.a.cfg.Reconcile.DisableAfter.Duration.String())
-		r.a.alertDisabled(d.ID, fmt.Sprintf("no delivery has succeeded since %s (%s)", formatTime(d.FailingSince),
-			humanDuration(r.a.cfg.Reconcile.DisableAfter.Duration)))
+		r.a.alertDisabled(d.ID, fmt.Sprintf("no delivery has succeeded since %s (%s)", store.FormatTime(d.FailingSince),
+			store.HumanDuration(r.a.cfg.Reconcile.DisableAfter.Duration)))
 	}
 	st.Disabled = len(disabled)
 	r.count("disabled", st.Disabled)
@@ -406,8 +407,8 @@ func (r *reconciler) ingestSource(ctx context.Context, items []json.RawMessage, 
 	if len(evs) == 0 {
 		return nil
 	}
-	results, err := r.a.store.InsertEvents(ctx, evs, r.a.ids)
-	if e := (*Error)(nil); errors.As(err, &e) && e.Code == CodeConflict {
+	results, err := r.a.store.InsertEvents(ctx, evs)
+	if e := (*store.Error)(nil); errors.As(err, &e) && e.Code == store.CodeConflict {
 		results, err = r.ingestEach(ctx, evs, st)
 	}
 	if err != nil {
@@ -429,11 +430,11 @@ func (r *reconciler) ingestSource(ctx context.Context, items []json.RawMessage, 
 }
 
 // ingestEach stores events one by one, skipping those that conflict.
-func (r *reconciler) ingestEach(ctx context.Context, evs []*Event, st *SourceStats) ([]IngestResult, error) {
-	var out []IngestResult
+func (r *reconciler) ingestEach(ctx context.Context, evs []*Event, st *SourceStats) ([]store.IngestResult, error) {
+	var out []store.IngestResult
 	for _, ev := range evs {
-		res, err := r.a.store.InsertEvents(ctx, []*Event{ev}, r.a.ids)
-		if e := (*Error)(nil); errors.As(err, &e) && e.Code == CodeConflict {
+		res, err := r.a.store.InsertEvents(ctx, []*Event{ev})
+		if e := (*store.Error)(nil); errors.As(err, &e) && e.Code == store.CodeConflict {
 			r.log.Warn("Source event skipped", "event_id", ev.ID, "error", e.Message)
 			st.Skipped++
 			continue

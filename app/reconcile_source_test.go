@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -55,7 +56,7 @@ func (src *fakeSource) serve(w http.ResponseWriter, r *http.Request) {
 	start = min(start, len(src.items))
 	end := min(start+2, len(src.items))
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(mustJSON(map[string]any{"data": src.items[start:end], "next_cursor": strconv.Itoa(end)})))
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": src.items[start:end], "next_cursor": strconv.Itoa(end)})
 }
 
 func (src *fakeSource) set(mode string) {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 // testClock is the real time plus an offset that a test moves, so timers
@@ -49,17 +50,6 @@ func reconcileNow(t *testing.T, s *testServer) *ReconcileRun {
 		t.Fatalf("reconcile: %v", err)
 	}
 	return run
-}
-
-func execSQL(t *testing.T, s *testServer, query string, args ...any) {
-	t.Helper()
-	err := s.App.store.Write(context.Background(), func(tx *sql.Tx) error {
-		_, err := tx.Exec(query, args...)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
 }
 
 // deliveriesOf lists a webhook's deliveries, newest first; status may be "".
@@ -220,8 +210,7 @@ func TestReconcileAutoReplay(t *testing.T) {
 			healthy.Store(true)
 			s.ingest("contact_created", contactData("c-new"))
 			eventually(t, 5*time.Second, "the recovery to be noticed", func() bool {
-				v, _ := s.App.store.kvGet(context.Background(), kvReplayPrefix+id)
-				return v != ""
+				return kvValue(t, s, "reconcile.replay:"+id) != ""
 			})
 
 			run := reconcileNow(t, s)
@@ -275,7 +264,7 @@ func TestReconcileAutoReplaysAnEventOnlyOnce(t *testing.T) {
 		t.Helper()
 		s.ingest("contact_created", contactData(fmt.Sprint("ok-", time.Now().UnixNano())))
 		eventually(t, 5*time.Second, "the recovery to be noticed", func() bool {
-			v, _ := s.App.store.kvGet(context.Background(), kvReplayPrefix+id)
+			v := kvValue(t, s, "reconcile.replay:"+id)
 			return v != ""
 		})
 	}
@@ -325,7 +314,7 @@ func TestReconcileAutoDisable(t *testing.T) {
 		}
 		w := s.must("GET", "/api/v1/webhooks/"+badID, nil, 200)
 		reason, _ := w["disabled_reason"].(string)
-		if w["enabled"] != false || !strings.Contains(reason, formatTime(h.FailingSince)) || !strings.Contains(reason, "5 days") {
+		if w["enabled"] != false || !strings.Contains(reason, store.FormatTime(h.FailingSince)) || !strings.Contains(reason, "5 days") {
 			t.Fatalf("enabled = %v, disabled_reason = %q", w["enabled"], reason)
 		}
 		if !enabled(goodID) {
@@ -380,7 +369,7 @@ func TestReconcileRetention(t *testing.T) {
 			t.Fatalf("old event: %d", code)
 		}
 		var n int
-		if err := s.App.store.read.QueryRow("SELECT count(*) FROM attempts WHERE delivery_id = ?", oldDelivery).Scan(&n); err != nil || n != 0 {
+		if err := rawDB(t, s).QueryRow("SELECT count(*) FROM attempts WHERE delivery_id = ?", oldDelivery).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("attempts left: %d, %v", n, err)
 		}
 	})

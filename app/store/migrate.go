@@ -1,6 +1,7 @@
-package app
+package store
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 )
@@ -10,15 +11,13 @@ import (
 // Append only: never edit a step that has shipped.
 var migrations = []string{}
 
-func (s *Store) migrate(schema string) error { return migrate(s.write, schema, migrations) }
-
 // migrate brings db to version 1+len(steps): a new database gets schema.sql
 // then every step; an older one only the steps it lacks. A database newer
 // than this binary is refused rather than misread.
-func migrate(db *sql.DB, schema string, steps []string) error {
+func migrate(db conn, schema string, steps []string) error {
 	latest := 1 + len(steps)
 	var version int
-	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+	if err := db.QueryRowContext(context.Background(), "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version > latest {
@@ -36,8 +35,14 @@ func migrate(db *sql.DB, schema string, steps []string) error {
 	return nil
 }
 
-func migrateStep(db *sql.DB, step string, to int) error {
-	tx, err := db.Begin()
+// conn is a *sql.DB or the writer's *sql.Conn.
+type conn interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func migrateStep(db conn, step string, to int) error {
+	tx, err := db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("migrate to version %d: %w", to, err)
 	}

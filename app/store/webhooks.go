@@ -1,4 +1,4 @@
-package app
+package store
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func (h *Webhook) Matches(ev *Event) bool {
 	if slices.Contains(h.Events, ev.Event) || slices.Contains(h.Events, "*") {
 		return true
 	}
-	return ev.Event == "tag_applied" && len(h.Tags) > 0 && slices.Contains(h.Tags, ev.tag())
+	return ev.Event == "tag_applied" && len(h.Tags) > 0 && slices.Contains(h.Tags, ev.Tag())
 }
 
 // Secrets are the signing secrets in use at now: the current one, and the
@@ -102,12 +102,12 @@ func findWebhooks(q interface {
 	return out, rows.Err()
 }
 
-// webhooksForMatch returns all webhooks, cached between changes. Called only
-// from inside the writer, so the cache always matches the transaction.
-func (s *Store) webhooksForMatch(tx *sql.Tx) ([]*Webhook, error) {
-	s.hooksMu.Lock()
-	defer s.hooksMu.Unlock()
-	if s.hooksCache != nil {
+// webhooksForMatch returns all webhooks as the transaction sees them. It
+// runs only in the writer, so the cache it keeps is the writer's alone: it
+// holds committed rows only, and is bypassed while the batch has changed
+// webhooks (the update hook sets hooksTouched).
+func (s *Store) webhooksForMatch(tx *txn) ([]*Webhook, error) {
+	if s.hooksCache != nil && !s.hooksTouched {
 		return s.hooksCache, nil
 	}
 	hooks, err := findWebhooks(tx, "ORDER BY id")
@@ -117,23 +117,31 @@ func (s *Store) webhooksForMatch(tx *sql.Tx) ([]*Webhook, error) {
 	if hooks == nil {
 		hooks = []*Webhook{}
 	}
-	s.hooksCache = hooks
+	if !s.hooksTouched {
+		s.hooksCache = hooks
+	}
 	return hooks, nil
 }
 
-// invalidateWebhooks drops cached webhook views. Writes that change webhooks
-// call it inside their transaction (so later ops in the same commit see the
-// change) and again after the commit (so readers cannot cache the old rows).
-func (s *Store) invalidateWebhooks() {
-	s.hooksMu.Lock()
-	s.hooksCache = nil
-	s.hooksMu.Unlock()
-	s.hooksVersion.Add(1)
+// settleCaches runs in the writer after each transaction ends: if it wrote
+// to webhooks or tokens (committed or not), their caches are dropped and
+// their versions move on, after the commit, so a reader that sees the new
+// version also sees the new rows.
+func (s *Store) settleCaches() {
+	if s.hooksTouched {
+		s.hooksTouched = false
+		s.hooksCache = nil
+		s.hooksVersion.Add(1)
+	}
+	if s.tokensTouched {
+		s.tokensTouched = false
+		s.tokensVersion.Add(1)
+	}
 }
 
-// webhookVersion changes whenever a webhook may have changed, so readers
-// can cache the list between changes.
-func (s *Store) webhookVersion() uint64 { return s.hooksVersion.Load() }
+// WebhookVersion changes after every commit that changed a webhook, so
+// readers can cache the list between changes.
+func (s *Store) WebhookVersion() uint64 { return s.hooksVersion.Load() }
 
 // FindWebhooks lists webhooks oldest first after the cursor (an id).
 func (s *Store) FindWebhooks(ctx context.Context, after string, limit int) ([]*Webhook, error) {
@@ -156,8 +164,7 @@ func (s *Store) FindWebhookByID(ctx context.Context, id string) (*Webhook, error
 
 // CreateWebhook stores a new webhook.
 func (s *Store) CreateWebhook(ctx context.Context, h *Webhook) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
-		s.invalidateWebhooks()
+	return s.write(ctx, "create webhook", func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			h.ID, h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary, h.Enabled, h.AutoReplay,
 			mustJSON(h.Headers), h.Secret, h.PreviousSecret, h.PreviousExpiresAt, h.DisabledReason, h.FailingSince, h.LastSuccessAt, h.CreatedAt, h.UpdatedAt)
@@ -172,7 +179,7 @@ func (s *Store) CreateWebhook(ctx context.Context, h *Webhook) error {
 // in one transaction. change may return an *Error to refuse.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, change func(h *Webhook) error) (*Webhook, error) {
 	var out *Webhook
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, "update webhook", func(tx *txn) error {
 		h, err := scanWebhook(tx.QueryRow("SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("webhook")
@@ -183,17 +190,16 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, change func(h *Web
 		if err := change(h); err != nil {
 			return err
 		}
-		s.invalidateWebhooks()
 		if err := saveWebhook(tx, h); err != nil {
 			return err
 		}
 		out = h
 		return nil
-	}, s.invalidateWebhooks)
+	})
 	return out, err
 }
 
-func saveWebhook(tx *sql.Tx, h *Webhook) error {
+func saveWebhook(tx *txn, h *Webhook) error {
 	_, err := tx.Exec(`UPDATE webhooks SET name = ?, url = ?, sink = ?, plugin = ?, config = ?, events = ?, tags = ?, generate_summary = ?,
 		enabled = ?, auto_replay = ?, headers = ?, secret = ?, previous_secret = ?, previous_expires_at = ?, disabled_reason = ?,
 		failing_since = ?, last_success_at = ?, updated_at = ? WHERE id = ?`,
@@ -208,7 +214,7 @@ func saveWebhook(tx *sql.Tx, h *Webhook) error {
 
 // DeleteWebhook removes a webhook with its deliveries and attempts.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, "delete webhook", func(tx *txn) error {
 		res, err := tx.Exec("DELETE FROM webhooks WHERE id = ?", id)
 		if err != nil {
 			return fmt.Errorf("delete webhook: %w", err)
@@ -216,9 +222,8 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("webhook")
 		}
-		s.invalidateWebhooks()
 		return nil
-	}, s.invalidateWebhooks)
+	})
 }
 
 // WebhookStats feed the UI's list: the last outcome and the day's failure rate.
@@ -238,7 +243,7 @@ func (s *Store) WebhookStats(ctx context.Context, id string, nowMS int64) (Webho
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return st, fmt.Errorf("webhook stats: %w", err)
 	}
-	st.LastDeliveryAt = formatTime(at)
+	st.LastDeliveryAt = FormatTime(at)
 	// Attempts, not deliveries: a delivery that failed twice then succeeded
 	// still tells of trouble in the last day.
 	err = s.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(a.status_code < 200 OR a.status_code > 299), 0)

@@ -1,4 +1,4 @@
-package app
+package store
 
 import (
 	"context"
@@ -58,7 +58,7 @@ type PruneStats struct {
 
 // CreateReconcileRun records a run as it starts.
 func (s *Store) CreateReconcileRun(ctx context.Context, r *ReconcileRun) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, "create reconcile run", func(tx *txn) error {
 		_, err := tx.Exec("INSERT INTO reconcile_runs (id, started_at, trigger) VALUES (?, ?, ?)", r.ID, r.StartedAt, r.Trigger)
 		if err != nil {
 			return fmt.Errorf("create reconcile run: %w", err)
@@ -73,7 +73,7 @@ func (s *Store) FinishReconcileRun(ctx context.Context, r *ReconcileRun) error {
 	if err != nil {
 		return fmt.Errorf("finish reconcile run: %w", err)
 	}
-	return s.Write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, "finish reconcile run", func(tx *txn) error {
 		_, err := tx.Exec("UPDATE reconcile_runs SET finished_at = ?, steps = ?, error = ? WHERE id = ?", r.FinishedAt, string(steps), r.Error, r.ID)
 		if err != nil {
 			return fmt.Errorf("finish reconcile run: %w", err)
@@ -108,7 +108,7 @@ func (s *Store) FindReconcileRuns(ctx context.Context, before string, limit int)
 	return out, rows.Err()
 }
 
-func kvGetTx(tx *sql.Tx, key string) (string, error) {
+func kvGetTx(tx *txn, key string) (string, error) {
 	var v string
 	err := tx.QueryRow("SELECT value FROM kv WHERE key = ?", key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -117,7 +117,7 @@ func kvGetTx(tx *sql.Tx, key string) (string, error) {
 	return v, err
 }
 
-func kvGetInt(tx *sql.Tx, key string) (int64, error) {
+func kvGetInt(tx *txn, key string) (int64, error) {
 	v, err := kvGetTx(tx, key)
 	if err != nil || v == "" {
 		return 0, err
@@ -125,8 +125,8 @@ func kvGetInt(tx *sql.Tx, key string) (int64, error) {
 	return strconv.ParseInt(v, 10, 64)
 }
 
-// gapScan is what one batch of the gap check did.
-type gapScan struct {
+// GapScan is what one batch of the gap check did.
+type GapScan struct {
 	Filled int  // deliveries created
 	More   bool // the batch was full: there may be more to check
 }
@@ -137,10 +137,10 @@ type gapScan struct {
 // matches it and has not changed since (so its settings then are known).
 // Events created before sinceMS are passed over. The mark moves on in the
 // same transaction.
-func (s *Store) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64, limit int, ids *idGen) (gapScan, error) {
-	var out gapScan
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		out = gapScan{}
+func (s *Store) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64, limit int) (GapScan, error) {
+	var out GapScan
+	err := s.write(ctx, "fill delivery gaps", func(tx *txn) error {
+		out = GapScan{}
 		mark, err := kvGetInt(tx, kvGapSeq)
 		if err != nil {
 			return fmt.Errorf("gap check: %w", err)
@@ -159,7 +159,7 @@ func (s *Store) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64, 
 		if err != nil {
 			return err
 		}
-		now := s.now()
+		now := s.NowMS()
 		for _, ev := range evs {
 			if ev.Source == "test" || ev.CreatedAt < sinceMS {
 				continue
@@ -168,7 +168,7 @@ func (s *Store) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64, 
 				if h.UpdatedAt > ev.CreatedAt || have[[2]string{ev.ID, h.ID}] || !h.Matches(ev) {
 					continue
 				}
-				if err := insertDelivery(tx, ids.New("dlv_", s.Now()), ev.ID, h.ID, "reconcile", now); err != nil {
+				if err := insertDelivery(tx, s.NewID("dlv_"), ev.ID, h.ID, "reconcile", now); err != nil {
 					return err
 				}
 				out.Filled++
@@ -181,7 +181,7 @@ func (s *Store) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64, 
 
 // settledEvents returns up to limit events after seq, oldest first, up to
 // the first one not yet settled; full says the limit was reached.
-func settledEvents(tx *sql.Tx, after, settledMS int64, limit int) ([]*Event, bool, error) {
+func settledEvents(tx *txn, after, settledMS int64, limit int) ([]*Event, bool, error) {
 	rows, err := tx.Query("SELECT "+eventColumns+" FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
 	if err != nil {
 		return nil, false, fmt.Errorf("gap check: %w", err)
@@ -203,7 +203,7 @@ func settledEvents(tx *sql.Tx, after, settledMS int64, limit int) ([]*Event, boo
 
 // deliveredPairs returns the (event, webhook) pairs that have a delivery,
 // for events with after < seq <= last.
-func deliveredPairs(tx *sql.Tx, after, last int64) (map[[2]string]bool, error) {
+func deliveredPairs(tx *txn, after, last int64) (map[[2]string]bool, error) {
 	rows, err := tx.Query(`SELECT d.event_id, d.webhook_id FROM events e JOIN deliveries d ON d.event_id = e.id
 		WHERE e.seq > ? AND e.seq <= ?`, after, last)
 	if err != nil {
@@ -244,7 +244,7 @@ func (s *Store) SourceCursor(ctx context.Context, url string) (string, error) {
 
 // SaveSourceCursor stores the cursor for the source at url.
 func (s *Store) SaveSourceCursor(ctx context.Context, url, cursor string) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, "save source cursor", func(tx *txn) error {
 		return kvSet(tx, kvSourceCursor, mustJSON(sourceCursor{URLHash: sha256Hex(url), Cursor: cursor}))
 	})
 }
@@ -252,8 +252,8 @@ func (s *Store) SaveSourceCursor(ctx context.Context, url, cursor string) error 
 // MarkRecovered remembers that a webhook succeeded after failing, so the
 // job replays what failed meanwhile. Kept in the database to survive restarts.
 func (s *Store) MarkRecovered(ctx context.Context, webhookID string) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
-		return kvSet(tx, kvReplayPrefix+webhookID, strconv.FormatInt(s.now(), 10))
+	return s.write(ctx, "mark recovered", func(tx *txn) error {
+		return kvSet(tx, kvReplayPrefix+webhookID, strconv.FormatInt(s.NowMS(), 10))
 	})
 }
 
@@ -282,7 +282,7 @@ func (s *Store) RecoveredWebhooks(ctx context.Context) ([]string, error) {
 // gone, disabled, failing again or has auto_replay off.
 func (s *Store) ReplayRecovered(ctx context.Context, webhookID string, limit int) (int, error) {
 	n := 0
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, "replay recovered", func(tx *txn) error {
 		n = 0
 		forget := func() error {
 			_, err := tx.Exec("DELETE FROM kv WHERE key = ?", kvReplayPrefix+webhookID)
@@ -298,7 +298,7 @@ func (s *Store) ReplayRecovered(ctx context.Context, webhookID string, limit int
 		if !h.Enabled || !h.AutoReplay || h.FailingSince != 0 {
 			return forget()
 		}
-		now := s.now()
+		now := s.NowMS()
 		res, err := tx.Exec(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, trigger = 'replay', cycle_start = attempt_count,
 			updated_at = ? WHERE id IN (SELECT d.id FROM deliveries d WHERE d.webhook_id = ? AND d.status = 'failed' AND d.updated_at <= ?
 				AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.trigger = 'replay')
@@ -316,26 +316,26 @@ func (s *Store) ReplayRecovered(ctx context.Context, webhookID string, limit int
 	return n, err
 }
 
-// disabledWebhook is a webhook switched off for failing too long.
-type disabledWebhook struct {
+// DisabledWebhook is a webhook switched off for failing too long.
+type DisabledWebhook struct {
 	ID           string
 	FailingSince int64
 }
 
 // DisableFailingWebhooks switches off enabled webhooks that have had no
 // success for window, and says why in disabled_reason.
-func (s *Store) DisableFailingWebhooks(ctx context.Context, window time.Duration) ([]disabledWebhook, error) {
-	var out []disabledWebhook
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+func (s *Store) DisableFailingWebhooks(ctx context.Context, window time.Duration) ([]DisabledWebhook, error) {
+	var out []DisabledWebhook
+	err := s.write(ctx, "disable failing webhooks", func(tx *txn) error {
 		out = out[:0]
-		now := s.now()
+		now := s.NowMS()
 		rows, err := tx.Query("SELECT id, failing_since FROM webhooks WHERE enabled = 1 AND failing_since != 0 AND failing_since <= ?",
 			now-window.Milliseconds())
 		if err != nil {
 			return fmt.Errorf("auto disable: %w", err)
 		}
 		for rows.Next() {
-			var d disabledWebhook
+			var d DisabledWebhook
 			if err = rows.Scan(&d.ID, &d.FailingSince); err != nil {
 				break
 			}
@@ -347,21 +347,20 @@ func (s *Store) DisableFailingWebhooks(ctx context.Context, window time.Duration
 		if len(out) == 0 {
 			return nil
 		}
-		s.invalidateWebhooks()
 		for _, d := range out {
 			reason := fmt.Sprintf("disabled automatically: no delivery has succeeded since %s (over %s); fix the receiver, then enable the webhook again",
-				formatTime(d.FailingSince), humanDuration(window))
+				FormatTime(d.FailingSince), HumanDuration(window))
 			if _, err := tx.Exec("UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?", reason, now, d.ID); err != nil {
 				return fmt.Errorf("auto disable: %w", err)
 			}
 		}
 		return nil
-	}, s.invalidateWebhooks)
+	})
 	return out, err
 }
 
-// humanDuration writes whole days as days ("5 days"), anything else as Go does.
-func humanDuration(d time.Duration) string {
+// HumanDuration writes whole days as days ("5 days"), anything else as Go does.
+func HumanDuration(d time.Duration) string {
 	const day = 24 * time.Hour
 	switch {
 	case d == day:
@@ -395,7 +394,7 @@ func (s *Store) PruneReconcileRuns(ctx context.Context, beforeMS int64, keep int
 
 func (s *Store) deleteRows(ctx context.Context, what, query string, args ...any) (int, error) {
 	var n int64
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, "delete rows", func(tx *txn) error {
 		res, err := tx.Exec(query, args...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -411,7 +410,7 @@ func (s *Store) deleteRows(ctx context.Context, what, query string, args ...any)
 // kv mark remembers where it stopped). It reports how many it deleted and
 // whether more new messages are waiting.
 func (s *Store) TrimMessages(ctx context.Context, keep, limit int) (deleted int, more bool, err error) {
-	err = s.Write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, "trim messages", func(tx *txn) error {
 		deleted, more = 0, false
 		mark, err := kvGetInt(tx, kvMessageID)
 		if err != nil {
@@ -439,14 +438,4 @@ func (s *Store) TrimMessages(ctx context.Context, keep, limit int) (deleted int,
 		return kvSet(tx, kvMessageID, strconv.FormatInt(last.Int64, 10))
 	})
 	return deleted, more, err
-}
-
-// Checkpoint copies the WAL back into the database file without waiting on
-// readers (PASSIVE), so the WAL does not grow after large deletes. It runs on
-// the writer connection, outside any transaction, when the writer is idle.
-func (s *Store) Checkpoint(ctx context.Context) error {
-	if _, err := s.write.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return nil
 }

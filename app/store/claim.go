@@ -1,4 +1,4 @@
-package app
+package store
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// claimedDelivery is a delivery taken for an attempt, with its event.
-type claimedDelivery struct {
+// Claimed is a delivery taken for an attempt, with its event.
+type Claimed struct {
 	*Delivery
 	Ev    *Event
 	Lease int64 // lease_until as claimed: the token that proves the claim is still ours
@@ -16,11 +16,11 @@ type claimedDelivery struct {
 
 // ClaimDue marks due pending deliveries in_flight, up to slots[webhookID]
 // for each webhook in order, and at most total overall.
-func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*claimedDelivery, error) {
-	var out []*claimedDelivery
-	err := s.writeFast(ctx, func(tx *sql.Tx) error {
+func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
+	var out []*Claimed
+	err := s.write(ctx, "claim", func(tx *txn) error {
 		out = out[:0]
-		now := s.now()
+		now := s.NowMS()
 		lease := now + leaseMS
 		for _, hookID := range order {
 			n := min(slots[hookID], total-len(out))
@@ -32,7 +32,7 @@ func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]i
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
-			var batch []*claimedDelivery
+			var batch []*Claimed
 			for rows.Next() {
 				c, err := scanClaimed(rows)
 				if err != nil {
@@ -62,15 +62,15 @@ func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]i
 	return out, err
 }
 
-func scanClaimed(rows *sql.Rows) (*claimedDelivery, error) {
+func scanClaimed(rows *sql.Rows) (*Claimed, error) {
 	var d Delivery
 	var e Event
 	var data string
 	if err := rows.Scan(append(d.columns(), e.columns(&data)...)...); err != nil {
 		return nil, err
 	}
-	e.setData(data)
-	return &claimedDelivery{Delivery: &d, Ev: &e}, nil
+	e.SetData(data)
+	return &Claimed{Delivery: &d, Ev: &e}, nil
 }
 
 // NextDue is when the earliest pending delivery of an enabled webhook is due
@@ -82,8 +82,8 @@ func (s *Store) NextDue(ctx context.Context) (int64, error) {
 	return next.Int64, err
 }
 
-// attemptOutcome is what one attempt did and what happens next.
-type attemptOutcome struct {
+// AttemptOutcome is what one attempt did and what happens next.
+type AttemptOutcome struct {
 	DeliveryID    string
 	WebhookID     string
 	Lease         int64
@@ -102,14 +102,10 @@ type attemptOutcome struct {
 
 // RecordAttempt logs an attempt and moves the delivery on, in one transaction.
 // It reports whether the webhook had been failing before this success.
-func (s *Store) RecordAttempt(ctx context.Context, o *attemptOutcome) (recovered bool, err error) {
-	var after func()
-	if o.Gone {
-		after = s.invalidateWebhooks
-	}
-	err = s.writeFast(ctx, func(tx *sql.Tx) error {
+func (s *Store) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered bool, err error) {
+	err = s.write(ctx, "record attempt", func(tx *txn) error {
 		recovered = false
-		now := s.now()
+		now := s.NowMS()
 		var exists int
 		if err := tx.QueryRow("SELECT count(*) FROM deliveries WHERE id = ?", o.DeliveryID).Scan(&exists); err != nil || exists == 0 {
 			return err // deleted with its webhook meanwhile: nothing to record
@@ -134,11 +130,11 @@ func (s *Store) RecordAttempt(ctx context.Context, o *attemptOutcome) (recovered
 			return nil // says nothing about the receiver's health
 		}
 		return s.updateWebhookHealth(tx, o, now, &recovered)
-	}, after)
+	})
 	return recovered, err
 }
 
-func (s *Store) updateWebhookHealth(tx *sql.Tx, o *attemptOutcome, now int64, recovered *bool) error {
+func (s *Store) updateWebhookHealth(tx *txn, o *AttemptOutcome, now int64, recovered *bool) error {
 	var err error
 	switch {
 	case o.Status == StatusSucceeded:
@@ -156,9 +152,8 @@ func (s *Store) updateWebhookHealth(tx *sql.Tx, o *attemptOutcome, now int64, re
 		}
 		return nil
 	case o.Gone:
-		s.invalidateWebhooks()
 		_, err = tx.Exec(`UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?`,
-			"the receiver answered 410 Gone at "+formatTime(now)+": it says this endpoint no longer exists", now, o.WebhookID)
+			"the receiver answered 410 Gone at "+FormatTime(now)+": it says this endpoint no longer exists", now, o.WebhookID)
 	default:
 		_, err = tx.Exec("UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since = 0", now, o.WebhookID)
 	}
@@ -171,9 +166,9 @@ func (s *Store) updateWebhookHealth(tx *sql.Tx, o *attemptOutcome, now int64, re
 // ReleaseDelivery puts a claimed delivery back without counting an attempt
 // (shutdown, or the plugin/summary it needs is not ready).
 func (s *Store) ReleaseDelivery(ctx context.Context, id string, lease, nextAt int64) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, "release delivery", func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE deliveries SET status = 'pending', lease_until = 0, next_attempt_at = ?, updated_at = ?
-			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`, nextAt, s.now(), id, lease)
+			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`, nextAt, s.NowMS(), id, lease)
 		return err
 	})
 }
@@ -182,8 +177,8 @@ func (s *Store) ReleaseDelivery(ctx context.Context, id string, lease, nextAt in
 // them at start-up, with nowMS far ahead) to pending. Returns how many.
 func (s *Store) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error) {
 	var n int64
-	err := s.Write(ctx, func(tx *sql.Tx) error {
-		now := s.now()
+	err := s.write(ctx, "requeue in flight", func(tx *txn) error {
+		now := s.NowMS()
 		res, err := tx.Exec(`UPDATE deliveries SET status = 'pending', lease_until = 0, next_attempt_at = ?, updated_at = ?
 			WHERE status = 'in_flight' AND lease_until < ?`, now, now, beforeMS)
 		if err != nil {

@@ -1,4 +1,4 @@
-package app
+package store
 
 import (
 	"context"
@@ -19,21 +19,16 @@ type IngestResult struct {
 // InsertEvents stores events and their deliveries in one transaction (the
 // outbox): once it returns nil, every event has all its deliveries. All or
 // nothing: an error stores none of them.
-func (s *Store) InsertEvents(ctx context.Context, evs []*Event, ids *idGen) ([]IngestResult, error) {
+func (s *Store) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error) {
 	var results []IngestResult
-	write := s.Write
-	if len(evs) == 1 {
-		// One event fails (409) before writing anything: no savepoint needed.
-		write = s.writeFast
-	}
-	err := write(ctx, func(tx *sql.Tx) error {
-		results = results[:0] // the op may not be retried, but stay correct if it is
+	err := s.write(ctx, "ingest", func(tx *txn) error {
+		results = results[:0]
 		hooks, err := s.webhooksForMatch(tx)
 		if err != nil {
 			return err
 		}
 		for i, ev := range evs {
-			res, err := s.insertEvent(tx, ev, hooks, ids)
+			res, err := s.insertEvent(tx, ev, hooks)
 			if err != nil {
 				var e *Error
 				if errors.As(err, &e) && len(evs) > 1 {
@@ -51,7 +46,7 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*Event, ids *idGen) ([]I
 	return results, err
 }
 
-func (s *Store) insertEvent(tx *sql.Tx, ev *Event, hooks []*Webhook, ids *idGen) (IngestResult, error) {
+func (s *Store) insertEvent(tx *txn, ev *Event, hooks []*Webhook) (IngestResult, error) {
 	// Insert first and look only on conflict: new ids are the common case.
 	res, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -68,7 +63,7 @@ func (s *Store) insertEvent(tx *sql.Tx, ev *Event, hooks []*Webhook, ids *idGen)
 		if !h.Matches(ev) {
 			continue
 		}
-		if err := insertDelivery(tx, ids.New("dlv_", s.Now()), ev.ID, h.ID, "auto", ev.CreatedAt); err != nil {
+		if err := insertDelivery(tx, s.NewID("dlv_"), ev.ID, h.ID, "auto", ev.CreatedAt); err != nil {
 			return IngestResult{}, err
 		}
 		n++
@@ -81,12 +76,14 @@ func (s *Store) insertEvent(tx *sql.Tx, ev *Event, hooks []*Webhook, ids *idGen)
 
 // existingEvent answers a repeated id: the stored event if the content is
 // the same, a conflict if not.
-func existingEvent(tx *sql.Tx, ev *Event) (IngestResult, error) {
+func existingEvent(tx *txn, ev *Event) (IngestResult, error) {
 	stored, err := findEvent(tx, ev.ID)
 	if err != nil {
 		return IngestResult{}, err
 	}
-	if stored.ContentHash != ev.ContentHash {
+	// Rows stored before hashes were canonical carry a hash of the bytes:
+	// compare what they mean too.
+	if stored.ContentHash != ev.ContentHash && ContentHash(stored) != ev.ContentHash {
 		return IngestResult{}, errorf(CodeConflict, "id", "an event with id %q was already stored with a different event or data", ev.ID)
 	}
 	var n int
@@ -96,7 +93,7 @@ func existingEvent(tx *sql.Tx, ev *Event) (IngestResult, error) {
 	return IngestResult{Event: stored, Deliveries: n, Existing: true}, nil
 }
 
-func insertDelivery(tx *sql.Tx, id, eventID, webhookID, trigger string, now int64) error {
+func insertDelivery(tx *txn, id, eventID, webhookID, trigger string, now int64) error {
 	_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, trigger, created_at, updated_at)
 		VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`, id, eventID, webhookID, now, trigger, now, now)
 	if err != nil {
@@ -106,20 +103,20 @@ func insertDelivery(tx *sql.Tx, id, eventID, webhookID, trigger string, now int6
 }
 
 // rememberMessage keeps the conversation memory used by summaries and Slack.
-func rememberMessage(tx *sql.Tx, ev *Event) error {
+func rememberMessage(tx *txn, ev *Event) error {
 	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
 		return nil
 	}
-	text := lookupString(ev.data, "message.text")
+	text := LookupString(ev.Fields, "message.text")
 	if text == "" {
 		return nil
 	}
-	dir := lookupString(ev.data, "message.direction")
+	dir := LookupString(ev.Fields, "message.direction")
 	if dir == "" {
 		dir = "inbound"
 	}
 	_, err := tx.Exec(`INSERT INTO messages (contact_id, event_id, text, direction, channel, at) VALUES (?, ?, ?, ?, ?, ?)`,
-		ev.ContactID, ev.ID, text, dir, lookupString(ev.data, "message.channel"), ev.Timestamp)
+		ev.ContactID, ev.ID, text, dir, LookupString(ev.Fields, "message.channel"), ev.Timestamp)
 	if err != nil {
 		return fmt.Errorf("remember message: %w", err)
 	}
@@ -136,7 +133,7 @@ func scanEvent(row scanner) (*Event, error) {
 	if err := row.Scan(e.columns(&data)...); err != nil {
 		return nil, err
 	}
-	e.setData(data)
+	e.SetData(data)
 	return &e, nil
 }
 
@@ -145,12 +142,12 @@ func (e *Event) columns(data *string) []any {
 	return []any{&e.Seq, &e.ID, &e.Event, &e.Timestamp, data, &e.ContactID, &e.ContentHash, &e.Source, &e.CreatedAt}
 }
 
-// setData keeps the stored JSON and its decoded form, numbers as written.
-func (e *Event) setData(data string) {
+// SetData keeps the stored JSON and its decoded form, numbers as written.
+func (e *Event) SetData(data string) {
 	e.Data = json.RawMessage(data)
 	dec := json.NewDecoder(strings.NewReader(data))
 	dec.UseNumber()
-	_ = dec.Decode(&e.data) // stored data was validated at ingest
+	_ = dec.Decode(&e.Fields) // stored data was validated at ingest
 }
 
 type queryRower interface {
@@ -253,4 +250,18 @@ func (s *Store) RecentMessages(ctx context.Context, contactID string, n int, sin
 type Message struct {
 	Text, Direction, Channel string
 	AtMS                     int64
+}
+
+// InsertTestDelivery stores a test event and its one delivery, already in
+// flight (the API attempts it right away).
+func (s *Store) InsertTestDelivery(ctx context.Context, ev *Event, d *Claimed) error {
+	return s.write(ctx, "insert test delivery", func(tx *txn) error {
+		if _, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, 'test', ?)`, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.CreatedAt); err != nil {
+			return fmt.Errorf("insert test event: %w", err)
+		}
+		_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, lease_until, trigger, created_at, updated_at)
+			VALUES (?, ?, ?, 'in_flight', ?, ?, 'test', ?, ?)`, d.ID, ev.ID, d.WebhookID, ev.CreatedAt, d.Lease, ev.CreatedAt, ev.CreatedAt)
+		return err
+	})
 }

@@ -1,4 +1,4 @@
-package app
+package store
 
 import (
 	"context"
@@ -17,7 +17,8 @@ const (
 	StatusCancelled = "cancelled"
 )
 
-var deliveryStatuses = []string{StatusPending, StatusInFlight, StatusSucceeded, StatusFailed, StatusCancelled}
+// DeliveryStatuses are the states a delivery can be in.
+var DeliveryStatuses = []string{StatusPending, StatusInFlight, StatusSucceeded, StatusFailed, StatusCancelled}
 
 // Delivery is one event on its way to one webhook.
 type Delivery struct {
@@ -145,7 +146,7 @@ func (s *Store) FindAttempts(ctx context.Context, deliveryID string) ([]Attempt,
 // RetryDelivery makes a delivery due now. A pending one just moves up; a
 // finished one gets one more attempt (a manual retry is not a new cycle).
 func (s *Store) RetryDelivery(ctx context.Context, id string, retries int) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, "retry delivery", func(tx *txn) error {
 		var status string
 		var count int
 		err := tx.QueryRow("SELECT status, attempt_count FROM deliveries WHERE id = ?", id).Scan(&status, &count)
@@ -155,7 +156,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, retries int) error
 		if err != nil {
 			return err
 		}
-		now := s.now()
+		now := s.NowMS()
 		switch status {
 		case StatusInFlight:
 			return errorf(CodeConflict, "", "the delivery is being attempted right now")
@@ -181,9 +182,9 @@ type ReplayOptions struct {
 // Replay re-queues a webhook's deliveries since a time with a fresh retry
 // cycle. With status "all" it also creates deliveries for matching events the
 // webhook never had (it did not exist yet, or was disabled). Returns the count.
-func (s *Store) Replay(ctx context.Context, o ReplayOptions, ids *idGen) (int, error) {
+func (s *Store) Replay(ctx context.Context, o ReplayOptions) (int, error) {
 	n := 0
-	err := s.Write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, "replay", func(tx *txn) error {
 		n = 0
 		h, err := scanWebhook(tx.QueryRow("SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", o.WebhookID))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -192,7 +193,7 @@ func (s *Store) Replay(ctx context.Context, o ReplayOptions, ids *idGen) (int, e
 		if err != nil {
 			return err
 		}
-		now := s.now()
+		now := s.NowMS()
 		statusCond := "status = 'failed'"
 		if o.Status == "all" {
 			statusCond = "status IN ('failed', 'succeeded', 'cancelled')"
@@ -219,7 +220,7 @@ func (s *Store) Replay(ctx context.Context, o ReplayOptions, ids *idGen) (int, e
 			return nil
 		}
 		for _, evID := range missing {
-			if err := insertDelivery(tx, ids.New("dlv_", s.Now()), evID, h.ID, "replay", now); err != nil {
+			if err := insertDelivery(tx, s.NewID("dlv_"), evID, h.ID, "replay", now); err != nil {
 				return err
 			}
 		}
@@ -230,7 +231,7 @@ func (s *Store) Replay(ctx context.Context, o ReplayOptions, ids *idGen) (int, e
 
 // missingDeliveries finds events since a time that match h (as if it had been
 // enabled then) but have no delivery to it.
-func missingDeliveries(tx *sql.Tx, h *Webhook, since int64) ([]string, error) {
+func missingDeliveries(tx *txn, h *Webhook, since int64) ([]string, error) {
 	rows, err := tx.Query("SELECT "+eventColumns+` FROM events e WHERE created_at >= ? AND source != 'test'
 		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.webhook_id = ?) ORDER BY seq`, since, h.ID)
 	if err != nil {
@@ -258,4 +259,15 @@ func (s *Store) QueueDepth(ctx context.Context) (pending, inFlight int, err erro
 	err = s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),
 		(SELECT count(*) FROM deliveries WHERE status = 'in_flight')`).Scan(&pending, &inFlight)
 	return pending, inFlight, err
+}
+
+// HurryPluginDeliveries makes every waiting delivery to a plugin webhook due
+// now (after the plugins were reloaded, one that was missing may be there).
+func (s *Store) HurryPluginDeliveries(ctx context.Context) error {
+	return s.write(ctx, "hurry plugin deliveries", func(tx *txn) error {
+		now := s.NowMS()
+		_, err := tx.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?
+			AND webhook_id IN (SELECT id FROM webhooks WHERE sink = 'plugin')`, now, now)
+		return err
+	})
 }

@@ -1,8 +1,8 @@
-package app
+package store
 
 import (
+	"context"
 	"database/sql"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,7 +76,7 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		db.Close()
-		_, err := OpenStore(dir, schema, "normal", slog.New(slog.DiscardHandler))
+		_, err := Open(Options{Dir: dir, Schema: schema})
 		if err == nil || !strings.Contains(err.Error(), "newer") {
 			t.Fatalf("err = %v", err)
 		}
@@ -86,17 +86,14 @@ func TestMigrations(t *testing.T) {
 func TestSyncModes(t *testing.T) {
 	for mode, want := range map[string]int{"normal": 1, "full": 2} {
 		t.Run("sync "+mode+" sets PRAGMA synchronous on the writer", func(t *testing.T) {
-			store, err := OpenStore(t.TempDir(), testSchema(t), mode, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
+			store := mustOpen(t, Options{Sync: mode})
+			ctx := context.Background()
 			var got int
-			if err := store.write.QueryRow("PRAGMA synchronous").Scan(&got); err != nil || got != want {
+			if err := store.writeConn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != want {
 				t.Fatalf("synchronous = %d (%v), want %d", got, err, want)
 			}
 			var journal string
-			if err := store.write.QueryRow("PRAGMA journal_mode").Scan(&journal); err != nil || journal != "wal" {
+			if err := store.writeConn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&journal); err != nil || journal != "wal" {
 				t.Fatalf("journal_mode = %q (%v)", journal, err)
 			}
 		})

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"os"
+	"time"
+)
+
+// The WAL's bounds. Under steady writes a checkpoint from beside the writer
+// never catches up with it, so the WAL can only restart (and shrink back to
+// walSizeLimit) when the writer itself finishes the checkpoint between two
+// commits; it does so once the file passes walRestartAt.
+const (
+	walRestartAt    = 16 << 20
+	walSizeLimit    = 16 << 20
+	checkpointEvery = time.Second      // the off-path checkpoint, which does the bulk of the copying
+	quickCheckEvery = 10 * time.Minute // PRAGMA quick_check reads the whole file
+)
+
+// background copies the WAL into the database, asks the writer to restart
+// the WAL when it grows, checks that the file is still the one opened, and
+// now and then that it is intact.
+func (s *Store) background() {
+	defer close(s.backgroundDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	lastQuick, lastFlush := time.Now(), time.Now()
+	for {
+		select {
+		case <-s.stopBackground:
+			if err := s.flushTokenUse(context.Background()); err != nil {
+				s.log.Warn("Saving token use failed", "error", err)
+			}
+			return
+		case <-t.C:
+		}
+		s.health.check(s.log)
+		if s.health.refuse() != nil {
+			continue
+		}
+		if _, err := s.checkpoint.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			_ = s.opError("checkpoint", err)
+			s.log.Warn("WAL checkpoint failed", "error", err)
+		}
+		if wal, _ := s.Sizes(); wal > walRestartAt {
+			s.walRestart.Store(true)
+		}
+		if time.Since(lastFlush) >= tokenFlushEvery {
+			lastFlush = time.Now()
+			if err := s.flushTokenUse(context.Background()); err != nil {
+				s.log.Warn("Saving token use failed", "error", err)
+			}
+		}
+		if time.Since(lastQuick) >= quickCheckEvery {
+			lastQuick = time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			s.quickCheck(ctx)
+			cancel()
+		}
+	}
+}
+
+// maybeRestartWAL runs in the writer between commits: with no write in
+// progress a checkpoint can copy every frame, and the next commit then
+// starts the WAL over from its beginning. Most frames were copied already
+// off the write path, so this is short.
+func (s *Store) maybeRestartWAL() {
+	if !s.walRestart.CompareAndSwap(true, false) {
+		return
+	}
+	if _, err := s.writeConn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		s.log.Warn("WAL checkpoint failed", "error", err)
+	}
+}
+
+// Sizes are the WAL's and the database file's sizes in bytes, for /metrics.
+func (s *Store) Sizes() (wal, db int64) {
+	if fi, err := os.Stat(s.path + "-wal"); err == nil {
+		wal = fi.Size()
+	}
+	if fi, err := os.Stat(s.path); err == nil {
+		db = fi.Size()
+	}
+	return wal, db
+}
+
+// Checkpoint copies the WAL back into the database file (after large
+// deletes), and lets the writer restart it.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	if _, err := s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		return s.opError("checkpoint", err)
+	}
+	s.walRestart.Store(true)
+	return nil
+}

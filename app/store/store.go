@@ -1,0 +1,206 @@
+// Package store is everything that touches Herald's database: the
+// group-commit writer, every query, migrations, and the caches kept in step
+// with commits. Callers see methods that say what they do; transactions,
+// savepoints and cache invalidation stay in here.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Store is Herald's SQLite database: one writer connection fed by a
+// group-commit queue, and a pool of readers.
+type Store struct {
+	path       string
+	writeDB    *sql.DB
+	writeConn  *sql.Conn // the one connection the writer uses
+	read       *sql.DB
+	checkpoint *sql.DB // one connection for WAL checkpoints, off the write path
+	log        *slog.Logger
+	// Now is the clock; tests replace it before the store is used.
+	Now func() time.Time
+
+	queue chan *writeOp
+	done  chan struct{}
+
+	stopBackground chan struct{}
+	backgroundDone chan struct{}
+	once           sync.Once
+
+	// Set by SQLite's update hook while an op writes to these tables; read
+	// and cleared by the writer goroutine only.
+	hooksTouched, tokensTouched bool
+	hooksCache                  []*Webhook // the writer's matching view; nil when stale
+	hooksVersion, tokensVersion atomic.Uint64
+	walRestart                  atomic.Bool
+	health                      health
+	ids                         *IDGen
+	tokenUse                    tokenUse
+	fault                       atomic.Pointer[func(op string) error] // see SetFaultHook
+}
+
+// Options configure Open.
+type Options struct {
+	Dir    string       // the data dir; the database is Dir/herald.db
+	Schema string       // schema.sql: version 1 of the schema
+	Sync   string       // "normal" (survives a killed process) or "full" (survives power loss)
+	Log    *slog.Logger // nil: discard
+	// MaxPages caps the database's size in pages (PRAGMA max_page_count);
+	// 0 leaves SQLite's default. Tests use it to fill the "disk".
+	MaxPages int
+}
+
+// maxBatch bounds how many writes share one commit.
+const maxBatch = 512
+
+// Open opens (creating if needed) the database, applies the schema and
+// migrations, and starts the writer and the background checks.
+func Open(o Options) (*Store, error) {
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	path := filepath.Join(o.Dir, "herald.db")
+	syncPragma := "NORMAL" // WAL + NORMAL: a commit survives a killed process
+	if o.Sync == "full" {
+		syncPragma = "FULL" // also survives power loss
+	}
+	// All pragmas live here, in the DSN, so every connection gets them.
+	// _stmt_cache_size: the hot statements are parsed once per connection.
+	// journal_size_limit: once the WAL restarts, its file shrinks back to this.
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=64&_journal_size_limit=%d",
+		path, syncPragma, walSizeLimit)
+	s := &Store{path: path, log: log, Now: time.Now, queue: make(chan *writeOp, 4096), done: make(chan struct{}),
+		stopBackground: make(chan struct{}), backgroundDone: make(chan struct{}), ids: NewIDGen()}
+	var err error
+	if s.writeDB, err = sql.Open("sqlite3", dsn+"&_txlock=immediate"); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s.writeDB.SetMaxOpenConns(1)
+	s.writeDB.SetConnMaxIdleTime(0)
+	if s.read, err = sql.Open("sqlite3", dsn+"&mode=ro"); err != nil {
+		s.writeDB.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s.read.SetMaxOpenConns(8)
+	if s.checkpoint, err = sql.Open("sqlite3", dsn); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s.checkpoint.SetMaxOpenConns(1)
+	if err := s.openWriter(o); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.health.start(path); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	go s.writer()
+	go s.background()
+	return s, nil
+}
+
+// openWriter migrates the schema on the writer's connection and prepares it
+// for the writer: its own checkpoints, the page cap, the update hook.
+func (s *Store) openWriter(o Options) error {
+	ctx := context.Background()
+	conn, err := s.writeDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	s.writeConn = conn
+	if err := migrate(conn, o.Schema, migrations); err != nil {
+		return err
+	}
+	// Checkpoints copy the WAL into the database and fsync. Left to SQLite,
+	// they run inside a commit and stall every request waiting on it. Herald
+	// runs them itself (see background and maybeRestartWAL).
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		return fmt.Errorf("configure checkpoints: %w", err)
+	}
+	if o.MaxPages > 0 {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", o.MaxPages)); err != nil {
+			return fmt.Errorf("cap database size: %w", err)
+		}
+	}
+	// Any write to the webhooks or tokens table, whatever the statement,
+	// marks their caches stale: no op has to remember to say so.
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("open database: unexpected driver connection %T", dc)
+		}
+		c.RegisterUpdateHook(func(_ int, _ string, table string, _ int64) {
+			switch table {
+			case "webhooks":
+				s.hooksTouched = true
+			case "tokens":
+				s.tokensTouched = true
+			}
+		})
+		return nil
+	})
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.writeConn != nil {
+		errs = append(errs, s.writeConn.Close())
+	}
+	for _, db := range []*sql.DB{s.checkpoint, s.read, s.writeDB} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the writer after the queued writes and closes the database.
+func (s *Store) Close() error {
+	s.once.Do(func() {
+		close(s.stopBackground)
+		<-s.backgroundDone // it may still write (token use)
+		close(s.queue)
+	})
+	<-s.done
+	if s.health.err() == nil {
+		_, _ = s.writeConn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	return s.closeDBs()
+}
+
+// NowMS is the store's clock in unix milliseconds.
+func (s *Store) NowMS() int64 { return s.Now().UnixMilli() }
+
+// NewID returns prefix + a new ULID (ids sort by creation).
+func (s *Store) NewID(prefix string) string { return s.ids.New(prefix, s.Now()) }
+
+// kvGet / kvSet keep small settings such as the source cursor.
+func (s *Store) kvGet(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.read.QueryRowContext(ctx, "SELECT value FROM kv WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+func kvSet(tx *txn, key, value string) error {
+	_, err := tx.Exec("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
+	return err
+}

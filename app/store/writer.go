@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// txn is the writer's open transaction, as an op sees it. Ops get a txn, not
+// a *txn, so they cannot commit, roll back or keep it past their turn.
+type txn struct {
+	ctx  context.Context
+	conn *sql.Conn
+}
+
+func (t *txn) Exec(query string, args ...any) (sql.Result, error) {
+	return t.conn.ExecContext(t.ctx, query, args...)
+}
+
+func (t *txn) Query(query string, args ...any) (*sql.Rows, error) {
+	return t.conn.QueryContext(t.ctx, query, args...)
+}
+
+func (t *txn) QueryRow(query string, args ...any) *sql.Row {
+	return t.conn.QueryRowContext(t.ctx, query, args...)
+}
+
+type writeOp struct {
+	name string // for logs and fault injection
+	fn   func(tx *txn) error
+	err  chan error
+}
+
+// write runs fn in a transaction shared with other concurrent writes (group
+// commit: one fsync for many requests) and returns once it is committed (nil)
+// or certainly not stored (an error).
+//
+// The rules an op lives by, enforced here rather than by its author:
+//   - fn does SQL on tx and nothing else: no network, no waiting. Whatever
+//     must happen before (validation, a plugin's answer) happens before write.
+//   - fn's error undoes fn's own changes and no one else's.
+//   - fn may run more than once: when a shared transaction is lost, each of
+//     its ops runs again alone. So fn sets its results afresh on every run.
+//   - A change to the webhooks table, by any statement, refreshes the
+//     matching cache and the webhook version after the commit.
+func (s *Store) write(ctx context.Context, name string, fn func(tx *txn) error) error {
+	op := &writeOp{name: name, fn: fn, err: make(chan error, 1)}
+	if err := s.health.refuse(); err != nil {
+		return err
+	}
+	select {
+	case s.queue <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the caller must
+	// know whether it was committed.
+	return <-op.err
+}
+
+// SetFaultHook makes every later write op call f with its name after it ran;
+// an error from f fails the op as a database error would. For fault-injection
+// tests; nil turns it off.
+func (s *Store) SetFaultHook(f func(op string) error) {
+	if f == nil {
+		s.fault.Store(nil)
+		return
+	}
+	s.fault.Store(&f)
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	for op := range s.queue {
+		batch := []*writeOp{op}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case next, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, next)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+		s.maybeRestartWAL()
+	}
+}
+
+// commit runs a batch in one transaction and answers each op.
+func (s *Store) commit(batch []*writeOp) {
+	errs, txErr := s.runTx(batch)
+	if txErr != nil && len(batch) > 1 {
+		// The shared transaction is lost (SQLite rolled it back, or COMMIT
+		// failed): none of it is stored. Each op runs again alone, so each
+		// gets the true answer about itself.
+		s.settleCaches()
+		for _, op := range batch {
+			s.commit([]*writeOp{op})
+		}
+		return
+	}
+	s.settleCaches()
+	if txErr == nil {
+		s.health.committed()
+	}
+	for i, op := range batch {
+		e := txErr
+		if e == nil {
+			e = errs[i]
+		}
+		op.err <- e
+	}
+}
+
+// runTx runs ops in one transaction, each in a savepoint when they share it.
+// errs are the ops' own errors; txErr means nothing was committed.
+func (s *Store) runTx(batch []*writeOp) (errs []error, txErr error) {
+	tx := &txn{ctx: context.Background(), conn: s.writeConn}
+	if err := s.health.refuse(); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec("BEGIN IMMEDIATE"); err != nil {
+		return nil, s.fail("begin", err)
+	}
+	shared := len(batch) > 1
+	errs = make([]error, len(batch))
+	for i, op := range batch {
+		if shared {
+			if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+				return nil, s.abort(tx, op.name, err)
+			}
+		}
+		err := s.runOp(tx, op)
+		if s.autocommit() {
+			// SQLite rolled the whole transaction back by itself (disk full,
+			// I/O error): running on would write outside any transaction.
+			if err == nil {
+				err = errors.New("the transaction was rolled back")
+			}
+			return nil, s.fail(op.name, err)
+		}
+		if err != nil && !shared {
+			_, _ = tx.Exec("ROLLBACK")
+			errs[i] = s.opError(op.name, err)
+			return errs, nil
+		}
+		if err != nil {
+			if _, rerr := tx.Exec("ROLLBACK TO op"); rerr != nil {
+				return nil, s.abort(tx, op.name, rerr)
+			}
+		}
+		if shared {
+			if _, rerr := tx.Exec("RELEASE op"); rerr != nil {
+				return nil, s.abort(tx, op.name, rerr)
+			}
+		}
+		errs[i] = s.opError(op.name, err)
+	}
+	if _, err := tx.Exec("COMMIT"); err != nil {
+		return nil, s.abort(tx, "commit", err)
+	}
+	return errs, nil
+}
+
+func (s *Store) runOp(tx *txn, op *writeOp) error {
+	if err := op.fn(tx); err != nil {
+		return err
+	}
+	if f := s.fault.Load(); f != nil {
+		return (*f)(op.name)
+	}
+	return nil
+}
+
+// abort rolls back what is left of the transaction and says why it failed.
+func (s *Store) abort(tx *txn, what string, err error) error {
+	if !s.autocommit() {
+		_, _ = tx.Exec("ROLLBACK")
+	}
+	return s.fail(what, err)
+}
+
+// autocommit says whether no transaction is open on the writer's connection.
+func (s *Store) autocommit() bool {
+	ac := false
+	_ = s.writeConn.Raw(func(dc any) error {
+		if c, ok := dc.(*sqlite3.SQLiteConn); ok {
+			ac = c.AutoCommit()
+		}
+		return nil
+	})
+	return ac
+}
+
+// opError passes an op's refusal (a *Error, or the caller's own error type)
+// on as it is, and turns database failures into what the caller can say.
+func (s *Store) opError(name string, err error) error {
+	var se sqlite3.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	return s.fail(name, err)
+}
+
+// fail turns a database failure into an answer: a full disk and an unusable
+// database are refusals the API can explain (507, 503); anything else is
+// internal. It also tells the health check.
+func (s *Store) fail(what string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrFull:
+			s.health.full(s.log, err)
+			return errorf(CodeStorageFull, "", "the disk is full: nothing was stored; try again once space is freed")
+		case sqlite3.ErrCorrupt, sqlite3.ErrNotADB:
+			s.health.broken(s.log, "the database file is corrupt: "+err.Error())
+			return errorf(CodeUnavailable, "", "the database is corrupt: nothing was stored")
+		case sqlite3.ErrIoErr, sqlite3.ErrReadonly, sqlite3.ErrCantOpen:
+			s.health.broken(s.log, "the database cannot be written: "+err.Error())
+			return errorf(CodeUnavailable, "", "the database cannot be written: nothing was stored")
+		}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
