@@ -112,31 +112,51 @@ func (a *App) handleDeliveryRetry(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(toDeliveryJSON(d))
 }
 
+// handleReplay sends a webhook's deliveries of a time range again, oldest
+// first: by default every one not yet delivered (DESIGN.md §6).
 func (a *App) handleReplay(c *fiber.Ctx) error {
 	var in struct {
 		Since  string `json:"since"`
+		Until  string `json:"until"`
 		Status string `json:"status"`
 		DryRun bool   `json:"dry_run"`
 	}
 	if err := bodyJSON(c, &in); err != nil {
 		return err
 	}
+	o := store.ReplayOptions{WebhookID: c.Params("id"), Status: in.Status, DryRun: in.DryRun}
 	since, err := time.Parse(time.RFC3339Nano, in.Since)
 	if err != nil {
 		return invalid("since", "since must be an RFC 3339 time, like 2026-11-27T08:00:00Z")
 	}
-	if in.Status == "" {
-		in.Status = StatusFailed
+	o.Since = since.UnixMilli()
+	if in.Until != "" {
+		until, err := time.Parse(time.RFC3339Nano, in.Until)
+		if err != nil {
+			return invalid("until", "until must be an RFC 3339 time, like 2026-11-28T08:00:00Z")
+		}
+		if !until.After(since) {
+			return invalid("until", "until must be after since")
+		}
+		o.Until = until.UnixMilli()
 	}
-	if in.Status != StatusFailed && in.Status != "all" {
-		return invalid("status", "status must be failed or all")
+	switch o.Status {
+	case "":
+		o.Status = store.ReplayUndelivered
+	case store.ReplayFailed, store.ReplayUndelivered, store.ReplayAll:
+	default:
+		return invalid("status", "status must be failed, undelivered or all")
 	}
-	n, err := a.store.Replay(c.UserContext(), store.ReplayOptions{WebhookID: c.Params("id"), Since: since.UnixMilli(), Status: in.Status, DryRun: in.DryRun})
+	res, err := a.store.Replay(c.UserContext(), o)
 	if err != nil {
 		return err
 	}
-	if !in.DryRun && n > 0 {
+	if !in.DryRun && res.Count > 0 {
 		a.disp.Wake()
 	}
-	return c.JSON(fiber.Map{"count": n, "dry_run": in.DryRun})
+	ids := res.DeliveryIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	return c.JSON(fiber.Map{"count": res.Count, "delivery_ids": ids, "dry_run": in.DryRun})
 }

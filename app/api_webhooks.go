@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,8 +77,13 @@ func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool, all ...*We
 		Events: h.Events, Tags: h.Tags, GenerateSummary: h.GenerateSummary, Enabled: h.Enabled, AutoReplay: h.AutoReplay,
 		Headers: h.Headers, Secret: h.Secret, CreatedAt: store.FormatTime(h.CreatedAt), UpdatedAt: store.FormatTime(h.UpdatedAt),
 		DisabledReason: h.DisabledReason, Warnings: []string{}}
-	if h.PreviousSecret != "" && h.PreviousExpiresAt > a.store.NowMS() {
-		out.SecretRotatedAt = store.FormatTime(h.PreviousExpiresAt)
+	if old := h.Secrets(a.store.NowMS()); len(old) > 1 {
+		// The latest expiry: until then some rotated-out secret still signs.
+		last := int64(0)
+		for _, o := range h.PreviousSecrets {
+			last = max(last, o.ExpiresAt)
+		}
+		out.SecretRotatedAt = store.FormatTime(last)
 	}
 	if h.URL != "" {
 		if all == nil {
@@ -168,17 +174,8 @@ func (a *App) handleWebhookUpdate(c *fiber.Ctx) error {
 	if err := bodyJSON(c, &in); err != nil {
 		return err
 	}
-	h, err := a.store.UpdateWebhook(c.UserContext(), c.Params("id"), func(h *Webhook) error {
-		wasEnabled := h.Enabled
-		if err := a.applyWebhookInput(h, &in); err != nil {
-			return err
-		}
-		if h.Enabled && !wasEnabled {
-			// Switched back on: the auto-disable window starts again.
-			h.DisabledReason, h.FailingSince = "", 0
-		}
-		h.UpdatedAt = a.store.NowMS()
-		return nil
+	h, err := a.updateWebhook(c.UserContext(), c.Params("id"), func(h *Webhook) error {
+		return a.applyWebhookInput(h, &in)
 	})
 	if err != nil {
 		return err
@@ -191,6 +188,30 @@ func (a *App) handleWebhookUpdate(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
+// updateWebhook reads a webhook, lets change modify it (change may take its
+// time: a plugin's Validate runs there, outside any write), and saves it if
+// no one changed it meanwhile, else tries again. It returns the saved webhook.
+func (a *App) updateWebhook(ctx context.Context, id string, change func(h *Webhook) error) (*Webhook, error) {
+	for try := 0; ; try++ {
+		h, err := a.store.FindWebhookByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		prev := h.UpdatedAt
+		if err := change(h); err != nil {
+			return nil, err
+		}
+		h.UpdatedAt = max(a.store.NowMS(), prev+1) // always moves, so the next save can tell
+		err = a.store.UpdateWebhook(ctx, h, prev)
+		if err == nil {
+			return a.store.FindWebhookByID(ctx, id)
+		}
+		if !store.IsConflict(err) || try == 4 {
+			return nil, err
+		}
+	}
+}
+
 func (a *App) handleWebhookDelete(c *fiber.Ctx) error {
 	if err := a.store.DeleteWebhook(c.UserContext(), c.Params("id")); err != nil {
 		return err
@@ -199,11 +220,8 @@ func (a *App) handleWebhookDelete(c *fiber.Ctx) error {
 }
 
 func (a *App) handleSecretRotate(c *fiber.Ctx) error {
-	h, err := a.store.UpdateWebhook(c.UserContext(), c.Params("id"), func(h *Webhook) error {
-		now := a.store.NowMS()
-		h.PreviousSecret, h.PreviousExpiresAt = h.Secret, now+SecretOverlap.Milliseconds()
-		h.Secret = sinks.NewSecret()
-		h.UpdatedAt = now
+	h, err := a.updateWebhook(c.UserContext(), c.Params("id"), func(h *Webhook) error {
+		h.Rotate(sinks.NewSecret(), a.store.NowMS(), SecretOverlap.Milliseconds())
 		return nil
 	})
 	if err != nil {

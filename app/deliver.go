@@ -69,9 +69,13 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
-// lease covers a wait in the queue (at most about one attempt) plus the
-// attempt itself, with room to spare.
-func (d *Dispatcher) lease() time.Duration { return 3*d.timeout + 5*time.Second }
+// lease covers a short wait for a turn plus the attempt itself. A claim
+// that waits longer is renewed before it is sent (holdLease).
+func (d *Dispatcher) lease() time.Duration { return 2*d.timeout + leaseMargin }
+
+// leaseMargin is the room a lease keeps beyond the attempt's timeout, for
+// recording the outcome.
+const leaseMargin = 5 * time.Second
 
 // Run loops until ctx ends, then waits for attempts in flight (up to grace)
 // and releases what did not finish.
@@ -246,7 +250,7 @@ func (d *Dispatcher) work(c *store.Claimed, h *Webhook, sem chan struct{}) {
 
 // releaseUnstarted hands back a claim that never got its turn (shutdown).
 func (d *Dispatcher) releaseUnstarted(c *store.Claimed) {
-	if err := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.NowMS()); err != nil {
+	if err := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.NowMS(), ""); err != nil {
 		d.log.Error("Release delivery failed", "delivery_id", c.ID, "error", err)
 	}
 }

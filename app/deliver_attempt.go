@@ -18,8 +18,13 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 		StartedAt: d.store.NowMS(), Trigger: c.Trigger}
 
 	var res sinks.Result
-	var err error
 	req, err := d.prepare(ctx, c, h)
+	if err == nil && !d.holdLease(c) {
+		// The lease ran out while this waited its turn, and the delivery
+		// went back to the queue: whoever claims it next sends it.
+		release()
+		return
+	}
 	if err == nil {
 		sink := d.sinks[h.Sink]
 		if sink == nil {
@@ -33,9 +38,19 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 	release()
 	if ctx.Err() != nil {
 		// Shutting down: the attempt was cut short by us, not by the receiver.
-		if rerr := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.NowMS()); rerr != nil {
+		if rerr := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.NowMS(), ""); rerr != nil {
 			d.log.Error("Release delivery failed", "delivery_id", c.ID, "error", rerr)
 		}
+		return
+	}
+	if sinks.IsUnavailable(err) {
+		// The sink is not ready (a plugin is missing, a rate limit is
+		// full): no attempt was made, so none is logged or charged.
+		_, _, wait := sinks.Classify(err)
+		if rerr := d.store.ReleaseDelivery(context.Background(), c.ID, c.Lease, d.store.NowMS()+wait.Milliseconds(), err.Error()); rerr != nil {
+			d.log.Error("Release delivery failed", "delivery_id", c.ID, "error", rerr)
+		}
+		d.Wake()
 		return
 	}
 	o.DurationMS = time.Since(start).Milliseconds()
@@ -50,7 +65,7 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 		d.log.Error("Record attempt failed", "delivery_id", c.ID, "error", rerr)
 		return
 	}
-	if o.Status == StatusPending {
+	if o.Status == StatusRetrying {
 		d.Wake() // so the dispatcher times the retry
 	}
 	if o.Status != StatusSucceeded {
@@ -65,6 +80,28 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 	}
 }
 
+// holdLease makes sure the claim on c lasts past this attempt's timeout,
+// renewing it if the wait for a turn used up too much of it. It says false
+// when the claim was lost: then the attempt must not be made, or two could
+// overlap.
+func (d *Dispatcher) holdLease(c *store.Claimed) bool {
+	now := d.store.NowMS()
+	if c.Lease-now > (d.timeout + leaseMargin).Milliseconds() {
+		return true
+	}
+	lease, err := d.store.RenewLease(context.Background(), c.ID, c.Lease, now+d.lease().Milliseconds())
+	if err != nil {
+		d.log.Error("Renew lease failed", "delivery_id", c.ID, "error", err)
+		return false
+	}
+	if lease == 0 {
+		d.log.Warn("Claim lost while waiting; the delivery was re-queued", "delivery_id", c.ID)
+		return false
+	}
+	c.Lease = lease
+	return true
+}
+
 // decide fills in what happens after an attempt: done, retry when, or failed.
 func (d *Dispatcher) decide(o *store.AttemptOutcome, c *store.Claimed, err error) {
 	if err == nil {
@@ -72,12 +109,6 @@ func (d *Dispatcher) decide(o *store.AttemptOutcome, c *store.Claimed, err error
 		return
 	}
 	o.Error = err.Error()
-	if sinks.IsUnavailable(err) {
-		// The sink is not ready (a plugin is missing): wait, keeping every retry.
-		_, _, wait := sinks.Classify(err)
-		o.Status, o.NextAttemptAt, o.KeepCycle = StatusPending, d.store.NowMS()+wait.Milliseconds(), true
-		return
-	}
 	permanent, gone, retryAfter := sinks.Classify(err)
 	o.Gone = gone
 	inCycle := o.Number - c.CycleStart
@@ -89,7 +120,7 @@ func (d *Dispatcher) decide(o *store.AttemptOutcome, c *store.Claimed, err error
 	if retryAfter > 0 {
 		delay = retryAfter
 	}
-	o.Status = StatusPending
+	o.Status = StatusRetrying
 	o.NextAttemptAt = d.store.NowMS() + delay.Milliseconds()
 }
 

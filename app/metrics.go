@@ -40,7 +40,7 @@ func newMetrics(store *Store) *Metrics {
 	}
 	queue := func(status string) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "herald_queue_depth", Help: "Deliveries waiting (pending) or being attempted (in_flight).",
+			Name: "herald_queue_depth", Help: "Deliveries waiting (pending: not yet attempted or retrying) or being attempted (in_flight).",
 			ConstLabels: prometheus.Labels{"status": status},
 		}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -69,7 +69,7 @@ func newMetrics(store *Store) *Metrics {
 
 func (m *Metrics) observeAttempt(sink, status string, d time.Duration) {
 	outcome := status
-	if status == StatusPending {
+	if status == StatusRetrying {
 		outcome = "retry"
 	} else {
 		m.deliveries.WithLabelValues(sink, outcome).Inc()

@@ -348,7 +348,7 @@ func TestReconcileRetention(t *testing.T) {
 	message("c9", "old 1")
 	message("c9", "old 2")
 	eventually(t, 5*time.Second, "one delivery succeeded and one waits for a retry", func() bool {
-		p := deliveriesOf(s, downID, StatusPending)
+		p := deliveriesOf(s, downID, StatusRetrying)
 		return len(deliveriesOf(s, okID, StatusSucceeded)) == 1 && len(p) == 1 && p[0].(map[string]any)["attempt_count"].(float64) == 1
 	})
 	oldDelivery := deliveryOf(t, s, old)["id"].(string)

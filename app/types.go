@@ -22,6 +22,7 @@ type (
 const (
 	StatusPending   = store.StatusPending
 	StatusInFlight  = store.StatusInFlight
+	StatusRetrying  = store.StatusRetrying
 	StatusSucceeded = store.StatusSucceeded
 	StatusFailed    = store.StatusFailed
 

@@ -14,7 +14,7 @@ type Claimed struct {
 	Lease int64 // lease_until as claimed: the token that proves the claim is still ours
 }
 
-// ClaimDue marks due pending deliveries in_flight, up to slots[webhookID]
+// ClaimDue marks due waiting (pending or retrying) deliveries in_flight, up to slots[webhookID]
 // for each webhook in order, and at most total overall.
 func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
 	var out []*Claimed
@@ -28,7 +28,7 @@ func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]i
 				continue
 			}
 			rows, err := tx.Query("SELECT "+deliveryColumns+", "+prefixCols("e.", eventColumns)+deliveryFrom+
-				`WHERE d.webhook_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`, hookID, now, n)
+				`WHERE d.webhook_id = ? AND d.`+sqlWaiting+` AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?`, hookID, now, n)
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
@@ -73,12 +73,12 @@ func scanClaimed(rows *sql.Rows) (*Claimed, error) {
 	return &Claimed{Delivery: &d, Ev: &e}, nil
 }
 
-// NextDue is when the earliest pending delivery of an enabled webhook is due
+// NextDue is when the earliest waiting delivery of an enabled webhook is due
 // (unix ms), or 0 if none is pending.
 func (s *Store) NextDue(ctx context.Context) (int64, error) {
 	var next sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries
-		WHERE status = 'pending' AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1)`).Scan(&next)
+		WHERE `+sqlWaiting+` AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1)`).Scan(&next)
 	return next.Int64, err
 }
 
@@ -94,10 +94,9 @@ type AttemptOutcome struct {
 	Body          string
 	Error         string
 	Trigger       string
-	Status        string // succeeded, pending (retry at NextAttemptAt), failed
+	Status        string // succeeded, retrying (at NextAttemptAt), failed
 	NextAttemptAt int64
 	Gone          bool // the target is gone: disable the webhook
-	KeepCycle     bool // the attempt does not count against the retry schedule
 }
 
 // RecordAttempt logs an attempt and moves the delivery on, in one transaction.
@@ -116,18 +115,17 @@ func (s *Store) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered
 		}
 		// Only the holder of the lease moves the delivery on: if the lease
 		// ran out and someone else took it, this attempt is just logged.
-		keep := 0
-		if o.KeepCycle {
-			keep = 1
-		}
 		if _, err := tx.Exec(`UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, lease_until = 0, trigger = 'auto',
-			last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?, cycle_start = cycle_start + ?
+			last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?
 			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`,
-			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, keep, o.DeliveryID, o.Lease); err != nil {
+			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease); err != nil {
 			return fmt.Errorf("record attempt: %w", err)
 		}
-		if o.KeepCycle {
-			return nil // says nothing about the receiver's health
+		if o.Trigger == "test" {
+			// Send Test Event says nothing of how real deliveries go: it
+			// neither clears a failure (which would skip auto-replay) nor
+			// starts the auto-disable clock.
+			return nil
 		}
 		return s.updateWebhookHealth(tx, o, now, &recovered)
 	})
@@ -163,23 +161,26 @@ func (s *Store) updateWebhookHealth(tx *txn, o *AttemptOutcome, now int64, recov
 	return nil
 }
 
-// ReleaseDelivery puts a claimed delivery back without counting an attempt
-// (shutdown, or the plugin/summary it needs is not ready).
-func (s *Store) ReleaseDelivery(ctx context.Context, id string, lease, nextAt int64) error {
+// ReleaseDelivery puts a claimed delivery back without an attempt (shutdown,
+// or the plugin or rate limit it needs is not ready). A reason, if given,
+// shows in last_error so the wait is not a mystery.
+func (s *Store) ReleaseDelivery(ctx context.Context, id string, lease, nextAt int64, reason string) error {
 	return s.write(ctx, "release delivery", func(tx *txn) error {
-		_, err := tx.Exec(`UPDATE deliveries SET status = 'pending', lease_until = 0, next_attempt_at = ?, updated_at = ?
-			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`, nextAt, s.NowMS(), id, lease)
+		_, err := tx.Exec(`UPDATE deliveries SET status = `+sqlRequeued+`, lease_until = 0, next_attempt_at = ?, updated_at = ?,
+			last_error = CASE WHEN ? = '' THEN last_error ELSE ? END
+			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`, nextAt, s.NowMS(), reason, reason, id, lease)
 		return err
 	})
 }
 
-// RequeueInFlight returns deliveries whose lease ended before nowMS (all of
-// them at start-up, with nowMS far ahead) to pending. Returns how many.
+// RequeueInFlight puts deliveries whose lease ended before beforeMS (all of
+// them at start-up, with beforeMS far ahead) back in the queue. Returns how
+// many.
 func (s *Store) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error) {
 	var n int64
 	err := s.write(ctx, "requeue in flight", func(tx *txn) error {
 		now := s.NowMS()
-		res, err := tx.Exec(`UPDATE deliveries SET status = 'pending', lease_until = 0, next_attempt_at = ?, updated_at = ?
+		res, err := tx.Exec(`UPDATE deliveries SET status = `+sqlRequeued+`, lease_until = 0, next_attempt_at = ?, updated_at = ?
 			WHERE status = 'in_flight' AND lease_until < ?`, now, now, beforeMS)
 		if err != nil {
 			return fmt.Errorf("requeue in flight: %w", err)
@@ -188,4 +189,25 @@ func (s *Store) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error
 		return nil
 	})
 	return int(n), err
+}
+
+// RenewLease extends a claim that is still ours to untilMS, just before an
+// attempt is sent, so that a delivery that waited its turn in memory is not
+// re-queued and sent by someone else at the same time. It returns the new
+// lease, or 0 when the claim was lost (the lease ran out and the delivery was
+// re-queued): then the attempt must not be made.
+func (s *Store) RenewLease(ctx context.Context, id string, lease, untilMS int64) (int64, error) {
+	var got int64
+	err := s.write(ctx, "renew lease", func(tx *txn) error {
+		got = 0
+		res, err := tx.Exec(`UPDATE deliveries SET lease_until = ? WHERE id = ? AND status = 'in_flight' AND lease_until = ?`, untilMS, id, lease)
+		if err != nil {
+			return fmt.Errorf("renew lease: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			got = untilMS
+		}
+		return nil
+	})
+	return got, err
 }

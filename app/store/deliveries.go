@@ -12,13 +12,23 @@ import (
 const (
 	StatusPending   = "pending"
 	StatusInFlight  = "in_flight"
+	StatusRetrying  = "retrying" // an attempt failed and another is scheduled
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
-	StatusCancelled = "cancelled"
+	// StatusUndelivered is a filter, not a state: any state but succeeded.
+	StatusUndelivered = "undelivered"
 )
 
 // DeliveryStatuses are the states a delivery can be in.
-var DeliveryStatuses = []string{StatusPending, StatusInFlight, StatusSucceeded, StatusFailed, StatusCancelled}
+var DeliveryStatuses = []string{StatusPending, StatusInFlight, StatusRetrying, StatusSucceeded, StatusFailed}
+
+// SQL for the states a claim takes from, and the state a delivery goes back
+// to when it is released without an attempt.
+const (
+	sqlWaiting  = "status IN ('pending', 'retrying')"
+	sqlRequeued = "CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'retrying' END"
+)
+
 
 // Delivery is one event on its way to one webhook.
 type Delivery struct {
@@ -96,7 +106,9 @@ func (s *Store) FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delive
 	if f.EventID != "" {
 		add("d.event_id = ?", f.EventID)
 	}
-	if f.Status != "" {
+	if f.Status == StatusUndelivered {
+		where = append(where, "d.status != 'succeeded'")
+	} else if f.Status != "" {
 		add("d.status = ?", f.Status)
 	}
 	if f.Before != "" {
@@ -143,7 +155,7 @@ func (s *Store) FindAttempts(ctx context.Context, deliveryID string) ([]Attempt,
 	return out, rows.Err()
 }
 
-// RetryDelivery makes a delivery due now. A pending one just moves up; a
+// RetryDelivery makes a delivery due now. A waiting one just moves up; a
 // finished one gets one more attempt (a manual retry is not a new cycle).
 func (s *Store) RetryDelivery(ctx context.Context, id string, retries int) error {
 	return s.write(ctx, "retry delivery", func(tx *txn) error {
@@ -160,32 +172,49 @@ func (s *Store) RetryDelivery(ctx context.Context, id string, retries int) error
 		switch status {
 		case StatusInFlight:
 			return errorf(CodeConflict, "", "the delivery is being attempted right now")
-		case StatusPending:
+		case StatusPending, StatusRetrying:
 			_, err = tx.Exec("UPDATE deliveries SET next_attempt_at = ?, trigger = 'manual', updated_at = ? WHERE id = ?", now, now, id)
 		default:
 			// cycle_start so that after this one attempt no retries remain.
-			_, err = tx.Exec(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, trigger = 'manual', cycle_start = ?,
+			_, err = tx.Exec(`UPDATE deliveries SET status = `+sqlRequeued+`, next_attempt_at = ?, trigger = 'manual', cycle_start = ?,
 				updated_at = ? WHERE id = ?`, now, count-retries, now, id)
 		}
 		return err
 	})
 }
 
+// Replay statuses: what a replay sends again.
+const (
+	ReplayFailed      = "failed"      // deliveries that failed for good
+	ReplayUndelivered = "undelivered" // every delivery not yet succeeded (failed, retrying, pending)
+	ReplayAll         = "all"         // also the succeeded ones, and matching events the webhook never had
+)
+
 // ReplayOptions select what a replay sends again.
 type ReplayOptions struct {
 	WebhookID string
 	Since     int64 // events created at or after, unix ms
+	Until     int64 // and before; 0: no end
 	Status    string
 	DryRun    bool
 }
 
-// Replay re-queues a webhook's deliveries since a time with a fresh retry
-// cycle. With status "all" it also creates deliveries for matching events the
-// webhook never had (it did not exist yet, or was disabled). Returns the count.
-func (s *Store) Replay(ctx context.Context, o ReplayOptions) (int, error) {
-	n := 0
+// ReplayResult is what a replay queued (or, dry, would queue), oldest first.
+type ReplayResult struct {
+	Count       int
+	DeliveryIDs []string
+}
+
+// Replay makes a webhook's deliveries of events in [Since, Until) due now,
+// oldest first, finished ones with a fresh retry cycle. Deliveries in flight
+// are left to their attempt, and one already waiting is only moved up, so
+// replays that overlap each other or a catch-up send each delivery once.
+// With ReplayAll it also creates deliveries for matching events the webhook
+// never had (it did not exist yet, or was disabled).
+func (s *Store) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
+	var out ReplayResult
 	err := s.write(ctx, "replay", func(tx *txn) error {
-		n = 0
+		out = ReplayResult{}
 		h, err := scanWebhook(tx.QueryRow("SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", o.WebhookID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("webhook")
@@ -193,47 +222,75 @@ func (s *Store) Replay(ctx context.Context, o ReplayOptions) (int, error) {
 		if err != nil {
 			return err
 		}
-		now := s.NowMS()
-		statusCond := "status = 'failed'"
-		if o.Status == "all" {
-			statusCond = "status IN ('failed', 'succeeded', 'cancelled')"
+		until := o.Until
+		if until == 0 {
+			until = 1 << 62
 		}
-		sel := `FROM deliveries WHERE webhook_id = ? AND ` + statusCond + ` AND event_id IN (SELECT id FROM events WHERE created_at >= ?)`
-		if err := tx.QueryRow("SELECT count(*) "+sel, h.ID, o.Since).Scan(&n); err != nil {
+		var states string
+		switch o.Status {
+		case ReplayFailed:
+			states = "'failed'"
+		case ReplayAll:
+			states = "'pending', 'retrying', 'failed', 'succeeded'"
+		default:
+			states = "'pending', 'retrying', 'failed'"
+		}
+		rows, err := tx.Query(`SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
+			WHERE d.webhook_id = ? AND d.status IN (`+states+`) AND e.created_at >= ? AND e.created_at < ? ORDER BY e.seq`,
+			h.ID, o.Since, until)
+		if err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
-		if !o.DryRun {
-			if _, err := tx.Exec(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, trigger = 'replay', cycle_start = attempt_count,
-				updated_at = ? WHERE id IN (SELECT id `+sel+`)`, now, now, h.ID, o.Since); err != nil {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
 				return fmt.Errorf("replay: %w", err)
 			}
+			out.DeliveryIDs = append(out.DeliveryIDs, id)
 		}
-		if o.Status != "all" {
-			return nil
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("replay: %w", err)
 		}
-		missing, err := missingDeliveries(tx, h, o.Since)
-		if err != nil {
-			return err
-		}
-		n += len(missing)
-		if o.DryRun {
-			return nil
-		}
-		for _, evID := range missing {
-			if err := insertDelivery(tx, s.NewID("dlv_"), evID, h.ID, "replay", now); err != nil {
+		var missing []string
+		if o.Status == ReplayAll {
+			if missing, err = missingDeliveries(tx, h, o.Since, until); err != nil {
 				return err
 			}
 		}
+		if o.DryRun {
+			out.Count = len(out.DeliveryIDs) + len(missing)
+			return nil
+		}
+		now := s.NowMS()
+		// All due now: the claim takes equal times in id order, which is
+		// the order their events came in.
+		for _, id := range out.DeliveryIDs {
+			if _, err := tx.Exec(`UPDATE deliveries SET next_attempt_at = ?, trigger = 'replay', updated_at = ?,
+				cycle_start = CASE WHEN status IN ('failed', 'succeeded') THEN attempt_count ELSE cycle_start END,
+				status = CASE WHEN status IN ('failed', 'succeeded') THEN `+sqlRequeued+` ELSE status END
+				WHERE id = ?`, now, now, id); err != nil {
+				return fmt.Errorf("replay: %w", err)
+			}
+		}
+		for _, evID := range missing {
+			id := s.NewID("dlv_")
+			if err := insertDelivery(tx, id, evID, h.ID, "replay", now); err != nil {
+				return err
+			}
+			out.DeliveryIDs = append(out.DeliveryIDs, id)
+		}
+		out.Count = len(out.DeliveryIDs)
 		return nil
 	})
-	return n, err
+	return out, err
 }
 
-// missingDeliveries finds events since a time that match h (as if it had been
+// missingDeliveries finds events in [since, until) that match h (as if it had been
 // enabled then) but have no delivery to it.
-func missingDeliveries(tx *txn, h *Webhook, since int64) ([]string, error) {
-	rows, err := tx.Query("SELECT "+eventColumns+` FROM events e WHERE created_at >= ? AND source != 'test'
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.webhook_id = ?) ORDER BY seq`, since, h.ID)
+func missingDeliveries(tx *txn, h *Webhook, since, until int64) ([]string, error) {
+	rows, err := tx.Query("SELECT "+eventColumns+` FROM events e WHERE created_at >= ? AND created_at < ? AND source != 'test'
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.webhook_id = ?) ORDER BY seq`, since, until, h.ID)
 	if err != nil {
 		return nil, fmt.Errorf("find missing deliveries: %w", err)
 	}
@@ -256,7 +313,7 @@ func missingDeliveries(tx *txn, h *Webhook, since int64) ([]string, error) {
 // QueueDepth counts deliveries waiting or in flight, for /metrics.
 func (s *Store) QueueDepth(ctx context.Context) (pending, inFlight int, err error) {
 	// Two counts, so each one walks its partial index only.
-	err = s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'),
+	err = s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries WHERE `+sqlWaiting+`),
 		(SELECT count(*) FROM deliveries WHERE status = 'in_flight')`).Scan(&pending, &inFlight)
 	return pending, inFlight, err
 }
@@ -266,7 +323,7 @@ func (s *Store) QueueDepth(ctx context.Context) (pending, inFlight int, err erro
 func (s *Store) HurryPluginDeliveries(ctx context.Context) error {
 	return s.write(ctx, "hurry plugin deliveries", func(tx *txn) error {
 		now := s.NowMS()
-		_, err := tx.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?
+		_, err := tx.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE `+sqlWaiting+` AND next_attempt_at > ?
 			AND webhook_id IN (SELECT id FROM webhooks WHERE sink = 'plugin')`, now, now)
 		return err
 	})

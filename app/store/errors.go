@@ -35,3 +35,9 @@ func IsNotFound(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == CodeNotFound
 }
+
+// IsConflict says whether err is the store's "changed meanwhile" or "exists".
+func IsConflict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == CodeConflict
+}

@@ -9,7 +9,23 @@ import (
 // migrations are the schema changes after version 1 (schema.sql), in order:
 // step i moves PRAGMA user_version from i+1 to i+2, in one transaction.
 // Append only: never edit a step that has shipped.
-var migrations = []string{}
+var migrations = []string{
+	// 2: every previous secret is kept until its own expiry; the delivery
+	// states gain "retrying" (an attempt failed, another is scheduled) and
+	// lose "cancelled" (never set); webhooks may be ordered per contact.
+	`ALTER TABLE webhooks ADD COLUMN previous_secrets TEXT NOT NULL DEFAULT '[]';
+	UPDATE webhooks SET previous_secrets = json_array(json_object('secret', previous_secret, 'expires_at', previous_expires_at))
+		WHERE previous_secret != '';
+	ALTER TABLE webhooks DROP COLUMN previous_secret;
+	ALTER TABLE webhooks DROP COLUMN previous_expires_at;
+	ALTER TABLE webhooks ADD COLUMN ordered INTEGER NOT NULL DEFAULT 0;
+	UPDATE deliveries SET status = 'retrying' WHERE status = 'pending' AND attempt_count > 0;
+	UPDATE deliveries SET status = 'failed' WHERE status = 'cancelled';
+	DROP INDEX deliveries_claim;
+	DROP INDEX deliveries_due;
+	CREATE INDEX deliveries_claim ON deliveries (webhook_id, next_attempt_at, id) WHERE status IN ('pending', 'retrying');
+	CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN ('pending', 'retrying');`,
+}
 
 // migrate brings db to version 1+len(steps): a new database gets schema.sql
 // then every step; an older one only the steps it lacks. A database newer

@@ -299,7 +299,7 @@ func (s *Store) ReplayRecovered(ctx context.Context, webhookID string, limit int
 			return forget()
 		}
 		now := s.NowMS()
-		res, err := tx.Exec(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, trigger = 'replay', cycle_start = attempt_count,
+		res, err := tx.Exec(`UPDATE deliveries SET status = `+sqlRequeued+`, next_attempt_at = ?, trigger = 'replay', cycle_start = attempt_count,
 			updated_at = ? WHERE id IN (SELECT d.id FROM deliveries d WHERE d.webhook_id = ? AND d.status = 'failed' AND d.updated_at <= ?
 				AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.delivery_id = d.id AND a.trigger = 'replay')
 				ORDER BY d.created_at, d.id LIMIT ?)`, now, now, h.ID, h.LastSuccessAt, limit)
@@ -376,7 +376,7 @@ func HumanDuration(d time.Duration) string {
 // has a delivery waiting or in flight.
 func (s *Store) PruneEvents(ctx context.Context, beforeMS int64, limit int) (int, error) {
 	return s.deleteRows(ctx, "prune events", `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.created_at < ?
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight'))
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight', 'retrying'))
 		ORDER BY e.created_at LIMIT ?)`, beforeMS, limit)
 }
 

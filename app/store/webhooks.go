@@ -24,8 +24,8 @@ type Webhook struct {
 	AutoReplay        bool
 	Headers           map[string]string
 	Secret            string
-	PreviousSecret    string
-	PreviousExpiresAt int64
+	PreviousSecrets   []OldSecret // rotated out, each still signing until its own expiry
+	Ordered           bool        // per contact, the next event waits until the previous one is settled
 	DisabledReason    string
 	FailingSince      int64
 	LastSuccessAt     int64
@@ -44,30 +44,51 @@ func (h *Webhook) Matches(ev *Event) bool {
 	return ev.Event == "tag_applied" && len(h.Tags) > 0 && slices.Contains(h.Tags, ev.Tag())
 }
 
-// Secrets are the signing secrets in use at now: the current one, and the
+// OldSecret is a rotated-out secret and when it stops signing.
+type OldSecret struct {
+	Secret    string `json:"secret"`
+	ExpiresAt int64  `json:"expires_at"` // unix ms
+}
+
+// Secrets are the signing secrets in use at now: the current one, and each
 // previous one while its overlap lasts.
 func (h *Webhook) Secrets(nowMS int64) []string {
-	if h.PreviousSecret != "" && h.PreviousExpiresAt > nowMS {
-		return []string{h.Secret, h.PreviousSecret}
+	out := []string{h.Secret}
+	for _, o := range h.PreviousSecrets {
+		if o.ExpiresAt > nowMS {
+			out = append(out, o.Secret)
+		}
 	}
-	return []string{h.Secret}
+	return out
+}
+
+// Rotate makes a new current secret; the old one keeps signing for overlap.
+// Secrets that expired are dropped.
+func (h *Webhook) Rotate(newSecret string, nowMS, overlapMS int64) {
+	kept := []OldSecret{{Secret: h.Secret, ExpiresAt: nowMS + overlapMS}}
+	for _, o := range h.PreviousSecrets {
+		if o.ExpiresAt > nowMS {
+			kept = append(kept, o)
+		}
+	}
+	h.Secret, h.PreviousSecrets = newSecret, kept
 }
 
 const webhookColumns = `id, name, url, sink, plugin, config, events, tags, generate_summary, enabled, auto_replay, headers,
-	secret, previous_secret, previous_expires_at, disabled_reason, failing_since, last_success_at, created_at, updated_at`
+	secret, previous_secrets, ordered, disabled_reason, failing_since, last_success_at, created_at, updated_at`
 
 func scanWebhook(row scanner) (*Webhook, error) {
 	var h Webhook
-	var config, events, tags, headers string
+	var config, events, tags, headers, previous string
 	err := row.Scan(&h.ID, &h.Name, &h.URL, &h.Sink, &h.Plugin, &config, &events, &tags, &h.GenerateSummary, &h.Enabled, &h.AutoReplay, &headers,
-		&h.Secret, &h.PreviousSecret, &h.PreviousExpiresAt, &h.DisabledReason, &h.FailingSince, &h.LastSuccessAt, &h.CreatedAt, &h.UpdatedAt)
+		&h.Secret, &previous, &h.Ordered, &h.DisabledReason, &h.FailingSince, &h.LastSuccessAt, &h.CreatedAt, &h.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
 		src string
 		dst any
-	}{{config, &h.Config}, {events, &h.Events}, {tags, &h.Tags}, {headers, &h.Headers}} {
+	}{{config, &h.Config}, {events, &h.Events}, {tags, &h.Tags}, {headers, &h.Headers}, {previous, &h.PreviousSecrets}} {
 		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
 			return nil, fmt.Errorf("decode webhook %s: %w", h.ID, err)
 		}
@@ -167,7 +188,7 @@ func (s *Store) CreateWebhook(ctx context.Context, h *Webhook) error {
 	return s.write(ctx, "create webhook", func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			h.ID, h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary, h.Enabled, h.AutoReplay,
-			mustJSON(h.Headers), h.Secret, h.PreviousSecret, h.PreviousExpiresAt, h.DisabledReason, h.FailingSince, h.LastSuccessAt, h.CreatedAt, h.UpdatedAt)
+			mustJSON(h.Headers), h.Secret, mustJSON(h.PreviousSecrets), h.Ordered, h.DisabledReason, h.FailingSince, h.LastSuccessAt, h.CreatedAt, h.UpdatedAt)
 		if err != nil {
 			return fmt.Errorf("create webhook: %w", err)
 		}
@@ -175,41 +196,38 @@ func (s *Store) CreateWebhook(ctx context.Context, h *Webhook) error {
 	})
 }
 
-// UpdateWebhook reads the webhook, lets change modify it, and saves it, all
-// in one transaction. change may return an *Error to refuse.
-func (s *Store) UpdateWebhook(ctx context.Context, id string, change func(h *Webhook) error) (*Webhook, error) {
-	var out *Webhook
-	err := s.write(ctx, "update webhook", func(tx *txn) error {
-		h, err := scanWebhook(tx.QueryRow("SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", id))
-		if errors.Is(err, sql.ErrNoRows) {
+// UpdateWebhook saves what a user may change of h (not its health), if the
+// stored webhook is still as it was when read: its updated_at is still prev.
+// Otherwise it is a conflict, and the caller reads it again. A check with I/O
+// (a plugin's Validate) thus runs before the write, never inside it.
+// Switching a disabled webhook on clears why it was off and restarts its
+// failure clock.
+func (s *Store) UpdateWebhook(ctx context.Context, h *Webhook, prev int64) error {
+	return s.write(ctx, "update webhook", func(tx *txn) error {
+		res, err := tx.Exec(`UPDATE webhooks SET name = ?, url = ?, sink = ?, plugin = ?, config = ?, events = ?, tags = ?, generate_summary = ?,
+			auto_replay = ?, headers = ?, secret = ?, previous_secrets = ?, ordered = ?, updated_at = ?,
+			disabled_reason = CASE WHEN ? AND NOT enabled THEN '' ELSE disabled_reason END,
+			failing_since = CASE WHEN ? AND NOT enabled THEN 0 ELSE failing_since END,
+			enabled = ?
+			WHERE id = ? AND updated_at = ?`,
+			h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary,
+			h.AutoReplay, mustJSON(h.Headers), h.Secret, mustJSON(h.PreviousSecrets), h.Ordered, h.UpdatedAt,
+			h.Enabled, h.Enabled, h.Enabled, h.ID, prev)
+		if err != nil {
+			return fmt.Errorf("update webhook: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+		var exists int
+		if err := tx.QueryRow("SELECT count(*) FROM webhooks WHERE id = ?", h.ID).Scan(&exists); err != nil {
+			return fmt.Errorf("update webhook: %w", err)
+		}
+		if exists == 0 {
 			return notFound("webhook")
 		}
-		if err != nil {
-			return err
-		}
-		if err := change(h); err != nil {
-			return err
-		}
-		if err := saveWebhook(tx, h); err != nil {
-			return err
-		}
-		out = h
-		return nil
+		return errorf(CodeConflict, "", "the webhook was changed meanwhile; read it again")
 	})
-	return out, err
-}
-
-func saveWebhook(tx *txn, h *Webhook) error {
-	_, err := tx.Exec(`UPDATE webhooks SET name = ?, url = ?, sink = ?, plugin = ?, config = ?, events = ?, tags = ?, generate_summary = ?,
-		enabled = ?, auto_replay = ?, headers = ?, secret = ?, previous_secret = ?, previous_expires_at = ?, disabled_reason = ?,
-		failing_since = ?, last_success_at = ?, updated_at = ? WHERE id = ?`,
-		h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary,
-		h.Enabled, h.AutoReplay, mustJSON(h.Headers), h.Secret, h.PreviousSecret, h.PreviousExpiresAt, h.DisabledReason,
-		h.FailingSince, h.LastSuccessAt, h.UpdatedAt, h.ID)
-	if err != nil {
-		return fmt.Errorf("update webhook: %w", err)
-	}
-	return nil
 }
 
 // DeleteWebhook removes a webhook with its deliveries and attempts.
