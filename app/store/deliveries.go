@@ -29,7 +29,6 @@ const (
 	sqlRequeued = "CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'retrying' END"
 )
 
-
 // Delivery is one event on its way to one webhook.
 type Delivery struct {
 	ID             string

@@ -11,26 +11,26 @@ import (
 
 // Webhook is one delivery configuration.
 type Webhook struct {
-	ID                string
-	Name              string
-	URL               string
-	Sink              string // webhook, slack, plugin
-	Plugin            string
-	Config            map[string]any
-	Events            []string
-	Tags              []string // normalised: trimmed, lower case
-	GenerateSummary   bool
-	Enabled           bool
-	AutoReplay        bool
-	Headers           map[string]string
-	Secret            string
-	PreviousSecrets   []OldSecret // rotated out, each still signing until its own expiry
-	Ordered           bool        // per contact, the next event waits until the previous one is settled
-	DisabledReason    string
-	FailingSince      int64
-	LastSuccessAt     int64
-	CreatedAt         int64
-	UpdatedAt         int64
+	ID              string
+	Name            string
+	URL             string
+	Sink            string // webhook, slack, plugin
+	Plugin          string
+	Config          map[string]any
+	Events          []string
+	Tags            []string // normalised: trimmed, lower case
+	GenerateSummary bool
+	Enabled         bool
+	AutoReplay      bool
+	Headers         map[string]string
+	Secret          string
+	PreviousSecrets []OldSecret // rotated out, each still signing until its own expiry
+	Ordered         bool        // per contact, the next event waits until the previous one is settled
+	DisabledReason  string
+	FailingSince    int64
+	LastSuccessAt   int64
+	CreatedAt       int64
+	UpdatedAt       int64
 }
 
 // Matches says whether ev goes to this webhook (DESIGN.md §4).
