@@ -23,7 +23,7 @@ type App struct {
 	cfg      Config
 	log      *slog.Logger
 	version  string
-	store    *Store
+	store    Store
 	ids      *store.IDGen
 	metrics  *Metrics
 	adminEnv string // hash of HERALD_ADMIN_TOKEN, if set
@@ -57,12 +57,9 @@ func New(cfg Config, o Options) (*App, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	schedule, _ := ParseRetrySchedule(cfg.Delivery.RetrySchedule) // checked by Validate
-	st, err := store.Open(store.Options{Dir: cfg.DataDir, Schema: o.Schema, Sync: cfg.Sync, Log: log})
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Schema: o.Schema, Sync: cfg.Sync, Log: log, Now: o.Now})
 	if err != nil {
 		return nil, err
-	}
-	if o.Now != nil {
-		st.Now = o.Now
 	}
 	a := &App{cfg: cfg, log: log, version: o.Version, store: st, ids: store.NewIDGen(), schedule: schedule,
 		policy: sinks.NetPolicy{AllowHTTP: cfg.AllowHTTP, AllowPrivate: cfg.AllowPrivateNetworks}}

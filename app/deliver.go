@@ -18,7 +18,7 @@ import (
 // per cap attempts instead of once per attempt, and a receiver that answers
 // fast always has its next delivery ready.
 type Dispatcher struct {
-	store    *Store
+	store    Store
 	sinks    map[string]sinks.Sink
 	log      *slog.Logger
 	metrics  *Metrics

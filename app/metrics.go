@@ -18,7 +18,7 @@ type Metrics struct {
 	reconciled *prometheus.CounterVec
 }
 
-func newMetrics(store *Store) *Metrics {
+func newMetrics(store Store) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 )
@@ -20,7 +21,7 @@ const (
 // background copies the WAL into the database, asks the writer to restart
 // the WAL when it grows, checks that the file is still the one opened, and
 // now and then that it is intact.
-func (s *Store) background() {
+func (s *SQLite) background() {
 	defer close(s.backgroundDone)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
@@ -64,7 +65,7 @@ func (s *Store) background() {
 // progress a checkpoint can copy every frame, and the next commit then
 // starts the WAL over from its beginning. Most frames were copied already
 // off the write path, so this is short.
-func (s *Store) maybeRestartWAL() {
+func (s *SQLite) maybeRestartWAL() {
 	if !s.walRestart.CompareAndSwap(true, false) {
 		return
 	}
@@ -74,7 +75,7 @@ func (s *Store) maybeRestartWAL() {
 }
 
 // Sizes are the WAL's and the database file's sizes in bytes, for /metrics.
-func (s *Store) Sizes() (wal, db int64) {
+func (s *SQLite) Sizes() (wal, db int64) {
 	if fi, err := os.Stat(s.path + "-wal"); err == nil {
 		wal = fi.Size()
 	}
@@ -86,10 +87,21 @@ func (s *Store) Sizes() (wal, db int64) {
 
 // Checkpoint copies the WAL back into the database file (after large
 // deletes), and lets the writer restart it.
-func (s *Store) Checkpoint(ctx context.Context) error {
+func (s *SQLite) Checkpoint(ctx context.Context) error {
 	if _, err := s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 		return s.opError("checkpoint", err)
 	}
 	s.walRestart.Store(true)
 	return nil
+}
+
+// SetMaxPages caps the database at n pages (PRAGMA max_page_count): an
+// operator's quota, and how tests fill the "disk". It answers the cap now in
+// force, which is never below the pages already used.
+func (s *SQLite) SetMaxPages(ctx context.Context, n int) (int, error) {
+	var got int
+	err := s.write(ctx, "set max pages", func(tx *txn) error {
+		return tx.QueryRow(fmt.Sprintf("PRAGMA max_page_count = %d", n)).Scan(&got)
+	})
+	return got, err
 }

@@ -16,7 +16,7 @@ type Claimed struct {
 
 // ClaimDue marks due waiting (pending or retrying) deliveries in_flight, up to slots[webhookID]
 // for each webhook in order, and at most total overall.
-func (s *Store) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
+func (s *SQLite) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
 	var out []*Claimed
 	err := s.write(ctx, "claim", func(tx *txn) error {
 		out = out[:0]
@@ -75,7 +75,7 @@ func scanClaimed(rows *sql.Rows) (*Claimed, error) {
 
 // NextDue is when the earliest waiting delivery of an enabled webhook is due
 // (unix ms), or 0 if none is pending.
-func (s *Store) NextDue(ctx context.Context) (int64, error) {
+func (s *SQLite) NextDue(ctx context.Context) (int64, error) {
 	var next sql.NullInt64
 	err := s.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries
 		WHERE `+sqlWaiting+` AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1)`).Scan(&next)
@@ -101,7 +101,7 @@ type AttemptOutcome struct {
 
 // RecordAttempt logs an attempt and moves the delivery on, in one transaction.
 // It reports whether the webhook had been failing before this success.
-func (s *Store) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered bool, err error) {
+func (s *SQLite) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered bool, err error) {
 	err = s.write(ctx, "record attempt", func(tx *txn) error {
 		recovered = false
 		now := s.NowMS()
@@ -132,7 +132,7 @@ func (s *Store) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered
 	return recovered, err
 }
 
-func (s *Store) updateWebhookHealth(tx *txn, o *AttemptOutcome, now int64, recovered *bool) error {
+func (s *SQLite) updateWebhookHealth(tx *txn, o *AttemptOutcome, now int64, recovered *bool) error {
 	var err error
 	switch {
 	case o.Status == StatusSucceeded:
@@ -164,7 +164,7 @@ func (s *Store) updateWebhookHealth(tx *txn, o *AttemptOutcome, now int64, recov
 // ReleaseDelivery puts a claimed delivery back without an attempt (shutdown,
 // or the plugin or rate limit it needs is not ready). A reason, if given,
 // shows in last_error so the wait is not a mystery.
-func (s *Store) ReleaseDelivery(ctx context.Context, id string, lease, nextAt int64, reason string) error {
+func (s *SQLite) ReleaseDelivery(ctx context.Context, id string, lease, nextAt int64, reason string) error {
 	return s.write(ctx, "release delivery", func(tx *txn) error {
 		_, err := tx.Exec(`UPDATE deliveries SET status = `+sqlRequeued+`, lease_until = 0, next_attempt_at = ?, updated_at = ?,
 			last_error = CASE WHEN ? = '' THEN last_error ELSE ? END
@@ -176,7 +176,7 @@ func (s *Store) ReleaseDelivery(ctx context.Context, id string, lease, nextAt in
 // RequeueInFlight puts deliveries whose lease ended before beforeMS (all of
 // them at start-up, with beforeMS far ahead) back in the queue. Returns how
 // many.
-func (s *Store) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error) {
+func (s *SQLite) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error) {
 	var n int64
 	err := s.write(ctx, "requeue in flight", func(tx *txn) error {
 		now := s.NowMS()
@@ -196,7 +196,7 @@ func (s *Store) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error
 // re-queued and sent by someone else at the same time. It returns the new
 // lease, or 0 when the claim was lost (the lease ran out and the delivery was
 // re-queued): then the attempt must not be made.
-func (s *Store) RenewLease(ctx context.Context, id string, lease, untilMS int64) (int64, error) {
+func (s *SQLite) RenewLease(ctx context.Context, id string, lease, untilMS int64) (int64, error) {
 	var got int64
 	err := s.write(ctx, "renew lease", func(tx *txn) error {
 		got = 0

@@ -77,7 +77,7 @@ func (d *Delivery) columns() []any {
 }
 
 // FindDeliveryByID returns a delivery.
-func (s *Store) FindDeliveryByID(ctx context.Context, id string) (*Delivery, error) {
+func (s *SQLite) FindDeliveryByID(ctx context.Context, id string) (*Delivery, error) {
 	d, err := scanDelivery(s.read.QueryRowContext(ctx, "SELECT "+deliveryColumns+deliveryFrom+"WHERE d.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("delivery")
@@ -95,7 +95,7 @@ type DeliveryFilter struct {
 }
 
 // FindDeliveries lists deliveries newest first.
-func (s *Store) FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error) {
+func (s *SQLite) FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
@@ -136,7 +136,7 @@ func (s *Store) FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delive
 }
 
 // FindAttempts returns a delivery's attempts in order.
-func (s *Store) FindAttempts(ctx context.Context, deliveryID string) ([]Attempt, error) {
+func (s *SQLite) FindAttempts(ctx context.Context, deliveryID string) ([]Attempt, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT number, started_at, duration_ms, status_code, response_body, error, trigger
 		FROM attempts WHERE delivery_id = ? ORDER BY number`, deliveryID)
 	if err != nil {
@@ -156,7 +156,7 @@ func (s *Store) FindAttempts(ctx context.Context, deliveryID string) ([]Attempt,
 
 // RetryDelivery makes a delivery due now. A waiting one just moves up; a
 // finished one gets one more attempt (a manual retry is not a new cycle).
-func (s *Store) RetryDelivery(ctx context.Context, id string, retries int) error {
+func (s *SQLite) RetryDelivery(ctx context.Context, id string, retries int) error {
 	return s.write(ctx, "retry delivery", func(tx *txn) error {
 		var status string
 		var count int
@@ -210,7 +210,7 @@ type ReplayResult struct {
 // replays that overlap each other or a catch-up send each delivery once.
 // With ReplayAll it also creates deliveries for matching events the webhook
 // never had (it did not exist yet, or was disabled).
-func (s *Store) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
+func (s *SQLite) Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
 	var out ReplayResult
 	err := s.write(ctx, "replay", func(tx *txn) error {
 		out = ReplayResult{}
@@ -310,7 +310,7 @@ func missingDeliveries(tx *txn, h *Webhook, since, until int64) ([]string, error
 }
 
 // QueueDepth counts deliveries waiting or in flight, for /metrics.
-func (s *Store) QueueDepth(ctx context.Context) (pending, inFlight int, err error) {
+func (s *SQLite) QueueDepth(ctx context.Context) (pending, inFlight int, err error) {
 	// Two counts, so each one walks its partial index only.
 	err = s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM deliveries WHERE `+sqlWaiting+`),
 		(SELECT count(*) FROM deliveries WHERE status = 'in_flight')`).Scan(&pending, &inFlight)
@@ -319,7 +319,7 @@ func (s *Store) QueueDepth(ctx context.Context) (pending, inFlight int, err erro
 
 // HurryPluginDeliveries makes every waiting delivery to a plugin webhook due
 // now (after the plugins were reloaded, one that was missing may be there).
-func (s *Store) HurryPluginDeliveries(ctx context.Context) error {
+func (s *SQLite) HurryPluginDeliveries(ctx context.Context) error {
 	return s.write(ctx, "hurry plugin deliveries", func(tx *txn) error {
 		now := s.NowMS()
 		_, err := tx.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE `+sqlWaiting+` AND next_attempt_at > ?

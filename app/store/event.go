@@ -21,6 +21,8 @@ type Event struct {
 	CreatedAt   int64
 
 	Fields map[string]any // Data decoded (numbers as json.Number), for matching and memory
+
+	Delivery *Delivery // in a list filtered by webhook: the event's delivery to it
 }
 
 // ContentHash is what tells a retry of an event from another event that

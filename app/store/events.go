@@ -19,7 +19,7 @@ type IngestResult struct {
 // InsertEvents stores events and their deliveries in one transaction (the
 // outbox): once it returns nil, every event has all its deliveries. All or
 // nothing: an error stores none of them.
-func (s *Store) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error) {
+func (s *SQLite) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error) {
 	var results []IngestResult
 	err := s.write(ctx, "ingest", func(tx *txn) error {
 		results = results[:0]
@@ -46,7 +46,7 @@ func (s *Store) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult,
 	return results, err
 }
 
-func (s *Store) insertEvent(tx *txn, ev *Event, hooks []*Webhook) (IngestResult, error) {
+func (s *SQLite) insertEvent(tx *txn, ev *Event, hooks []*Webhook) (IngestResult, error) {
 	// Insert first and look only on conflict: new ids are the common case.
 	res, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -163,7 +163,7 @@ func findEvent(q queryRower, id string) (*Event, error) {
 }
 
 // FindEventByID returns one event.
-func (s *Store) FindEventByID(ctx context.Context, id string) (*Event, error) {
+func (s *SQLite) FindEventByID(ctx context.Context, id string) (*Event, error) {
 	return findEvent(s.read, id)
 }
 
@@ -178,14 +178,22 @@ type EventFilter struct {
 }
 
 // FindEvents lists events oldest first after a cursor. Test events are left out.
-func (s *Store) FindEvents(ctx context.Context, f EventFilter) ([]*Event, error) {
-	q := "SELECT " + prefixCols("e.", eventColumns) + " FROM events e"
+func (s *SQLite) FindEvents(ctx context.Context, f EventFilter) ([]*Event, error) {
+	cols := prefixCols("e.", eventColumns)
+	if f.WebhookID != "" {
+		cols += ", " + deliveryColumns
+	}
+	q := "SELECT " + cols + " FROM events e"
 	where := []string{"e.seq > ?", "e.source != 'test'"}
 	args := []any{f.After}
 	if f.WebhookID != "" {
 		q += " JOIN deliveries d ON d.event_id = e.id AND d.webhook_id = ?"
 		args = append([]any{f.WebhookID}, args...)
-		if f.DeliveryStatus != "" {
+		switch f.DeliveryStatus {
+		case "":
+		case StatusUndelivered:
+			where = append(where, "d.status != 'succeeded'")
+		default:
 			where = append(where, "d.status = ?")
 			args = append(args, f.DeliveryStatus)
 		}
@@ -207,11 +215,18 @@ func (s *Store) FindEvents(ctx context.Context, f EventFilter) ([]*Event, error)
 	defer rows.Close()
 	var out []*Event
 	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
+		var e Event
+		var data string
+		dest := e.columns(&data)
+		if f.WebhookID != "" {
+			e.Delivery = &Delivery{}
+			dest = append(dest, e.Delivery.columns()...)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("find events: %w", err)
 		}
-		out = append(out, e)
+		e.SetData(data)
+		out = append(out, &e)
 	}
 	return out, rows.Err()
 }
@@ -225,7 +240,7 @@ func prefixCols(prefix, cols string) string {
 }
 
 // RecentMessages returns up to n stored messages of a contact, oldest first.
-func (s *Store) RecentMessages(ctx context.Context, contactID string, n int, sinceMS int64) ([]Message, error) {
+func (s *SQLite) RecentMessages(ctx context.Context, contactID string, n int, sinceMS int64) ([]Message, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT text, direction, channel, at FROM messages
 		WHERE contact_id = ? AND at >= ? ORDER BY id DESC LIMIT ?`, contactID, sinceMS, n)
 	if err != nil {
@@ -254,7 +269,7 @@ type Message struct {
 
 // InsertTestDelivery stores a test event and its one delivery, already in
 // flight (the API attempts it right away).
-func (s *Store) InsertTestDelivery(ctx context.Context, ev *Event, d *Claimed) error {
+func (s *SQLite) InsertTestDelivery(ctx context.Context, ev *Event, d *Claimed) error {
 	return s.write(ctx, "insert test delivery", func(tx *txn) error {
 		if _, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'test', ?)`, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.CreatedAt); err != nil {

@@ -117,7 +117,7 @@ func (h *health) err() error {
 // Health says whether the database is the file Herald opened, intact and
 // writable; nil means healthy. While the disk is full it tries a small write,
 // so it recovers by itself once space is freed.
-func (s *Store) Health(ctx context.Context) error {
+func (s *SQLite) Health(ctx context.Context) error {
 	s.health.check(s.log)
 	if err := s.health.refuse(); err != nil {
 		return err
@@ -144,7 +144,7 @@ const probeAfter = 10 * time.Second
 
 // quickCheck runs SQLite's quick_check and marks the store broken if the
 // file is damaged.
-func (s *Store) quickCheck(ctx context.Context) {
+func (s *SQLite) quickCheck(ctx context.Context) {
 	rows, err := s.read.QueryContext(ctx, "PRAGMA quick_check(5)")
 	if err != nil {
 		_ = s.opError("quick check", err)

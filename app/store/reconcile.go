@@ -57,7 +57,7 @@ type PruneStats struct {
 }
 
 // CreateReconcileRun records a run as it starts.
-func (s *Store) CreateReconcileRun(ctx context.Context, r *ReconcileRun) error {
+func (s *SQLite) CreateReconcileRun(ctx context.Context, r *ReconcileRun) error {
 	return s.write(ctx, "create reconcile run", func(tx *txn) error {
 		_, err := tx.Exec("INSERT INTO reconcile_runs (id, started_at, trigger) VALUES (?, ?, ?)", r.ID, r.StartedAt, r.Trigger)
 		if err != nil {
@@ -68,7 +68,7 @@ func (s *Store) CreateReconcileRun(ctx context.Context, r *ReconcileRun) error {
 }
 
 // FinishReconcileRun stores what a run did.
-func (s *Store) FinishReconcileRun(ctx context.Context, r *ReconcileRun) error {
+func (s *SQLite) FinishReconcileRun(ctx context.Context, r *ReconcileRun) error {
 	steps, err := json.Marshal(r.Steps)
 	if err != nil {
 		return fmt.Errorf("finish reconcile run: %w", err)
@@ -83,7 +83,7 @@ func (s *Store) FinishReconcileRun(ctx context.Context, r *ReconcileRun) error {
 }
 
 // FindReconcileRuns lists runs newest first, before the cursor (a run id).
-func (s *Store) FindReconcileRuns(ctx context.Context, before string, limit int) ([]*ReconcileRun, error) {
+func (s *SQLite) FindReconcileRuns(ctx context.Context, before string, limit int) ([]*ReconcileRun, error) {
 	q := "SELECT id, trigger, started_at, finished_at, steps, error FROM reconcile_runs"
 	args := []any{}
 	if before != "" {
@@ -137,7 +137,7 @@ type GapScan struct {
 // matches it and has not changed since (so its settings then are known).
 // Events created before sinceMS are passed over. The mark moves on in the
 // same transaction.
-func (s *Store) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64, limit int) (GapScan, error) {
+func (s *SQLite) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64, limit int) (GapScan, error) {
 	var out GapScan
 	err := s.write(ctx, "fill delivery gaps", func(tx *txn) error {
 		out = GapScan{}
@@ -230,7 +230,7 @@ type sourceCursor struct {
 }
 
 // SourceCursor returns the stored cursor for the source at url, or "".
-func (s *Store) SourceCursor(ctx context.Context, url string) (string, error) {
+func (s *SQLite) SourceCursor(ctx context.Context, url string) (string, error) {
 	v, err := s.kvGet(ctx, kvSourceCursor)
 	if err != nil || v == "" {
 		return "", err
@@ -243,7 +243,7 @@ func (s *Store) SourceCursor(ctx context.Context, url string) (string, error) {
 }
 
 // SaveSourceCursor stores the cursor for the source at url.
-func (s *Store) SaveSourceCursor(ctx context.Context, url, cursor string) error {
+func (s *SQLite) SaveSourceCursor(ctx context.Context, url, cursor string) error {
 	return s.write(ctx, "save source cursor", func(tx *txn) error {
 		return kvSet(tx, kvSourceCursor, mustJSON(sourceCursor{URLHash: sha256Hex(url), Cursor: cursor}))
 	})
@@ -251,14 +251,14 @@ func (s *Store) SaveSourceCursor(ctx context.Context, url, cursor string) error 
 
 // MarkRecovered remembers that a webhook succeeded after failing, so the
 // job replays what failed meanwhile. Kept in the database to survive restarts.
-func (s *Store) MarkRecovered(ctx context.Context, webhookID string) error {
+func (s *SQLite) MarkRecovered(ctx context.Context, webhookID string) error {
 	return s.write(ctx, "mark recovered", func(tx *txn) error {
 		return kvSet(tx, kvReplayPrefix+webhookID, strconv.FormatInt(s.NowMS(), 10))
 	})
 }
 
 // RecoveredWebhooks lists the webhooks marked by MarkRecovered.
-func (s *Store) RecoveredWebhooks(ctx context.Context) ([]string, error) {
+func (s *SQLite) RecoveredWebhooks(ctx context.Context) ([]string, error) {
 	rows, err := s.read.QueryContext(ctx, "SELECT key FROM kv WHERE key GLOB ?", kvReplayPrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("recovered webhooks: %w", err)
@@ -280,7 +280,7 @@ func (s *Store) RecoveredWebhooks(ctx context.Context) ([]string, error) {
 // automatically at most once, so an event the receiver always refuses does
 // not loop. The mark is dropped when nothing is left, or when the webhook is
 // gone, disabled, failing again or has auto_replay off.
-func (s *Store) ReplayRecovered(ctx context.Context, webhookID string, limit int) (int, error) {
+func (s *SQLite) ReplayRecovered(ctx context.Context, webhookID string, limit int) (int, error) {
 	n := 0
 	err := s.write(ctx, "replay recovered", func(tx *txn) error {
 		n = 0
@@ -324,7 +324,7 @@ type DisabledWebhook struct {
 
 // DisableFailingWebhooks switches off enabled webhooks that have had no
 // success for window, and says why in disabled_reason.
-func (s *Store) DisableFailingWebhooks(ctx context.Context, window time.Duration) ([]DisabledWebhook, error) {
+func (s *SQLite) DisableFailingWebhooks(ctx context.Context, window time.Duration) ([]DisabledWebhook, error) {
 	var out []DisabledWebhook
 	err := s.write(ctx, "disable failing webhooks", func(tx *txn) error {
 		out = out[:0]
@@ -374,25 +374,25 @@ func HumanDuration(d time.Duration) string {
 // PruneEvents deletes up to limit events created before beforeMS, with
 // their deliveries, attempts and summaries, keeping any event that still
 // has a delivery waiting or in flight.
-func (s *Store) PruneEvents(ctx context.Context, beforeMS int64, limit int) (int, error) {
+func (s *SQLite) PruneEvents(ctx context.Context, beforeMS int64, limit int) (int, error) {
 	return s.deleteRows(ctx, "prune events", `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.created_at < ?
 		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight', 'retrying'))
 		ORDER BY e.created_at LIMIT ?)`, beforeMS, limit)
 }
 
 // PruneOldMessages deletes up to limit remembered messages older than beforeMS.
-func (s *Store) PruneOldMessages(ctx context.Context, beforeMS int64, limit int) (int, error) {
+func (s *SQLite) PruneOldMessages(ctx context.Context, beforeMS int64, limit int) (int, error) {
 	return s.deleteRows(ctx, "prune messages", "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE at < ? LIMIT ?)", beforeMS, limit)
 }
 
 // PruneReconcileRuns deletes runs started before beforeMS, and all but the
 // newest keep.
-func (s *Store) PruneReconcileRuns(ctx context.Context, beforeMS int64, keep int) (int, error) {
+func (s *SQLite) PruneReconcileRuns(ctx context.Context, beforeMS int64, keep int) (int, error) {
 	return s.deleteRows(ctx, "prune reconcile runs", `DELETE FROM reconcile_runs WHERE started_at < ?
 		OR id NOT IN (SELECT id FROM reconcile_runs ORDER BY id DESC LIMIT ?)`, beforeMS, keep)
 }
 
-func (s *Store) deleteRows(ctx context.Context, what, query string, args ...any) (int, error) {
+func (s *SQLite) deleteRows(ctx context.Context, what, query string, args ...any) (int, error) {
 	var n int64
 	err := s.write(ctx, "delete rows", func(tx *txn) error {
 		res, err := tx.Exec(query, args...)
@@ -409,7 +409,7 @@ func (s *Store) deleteRows(ctx context.Context, what, query string, args ...any)
 // messages since the last call, looking at up to limit new messages (the
 // kv mark remembers where it stopped). It reports how many it deleted and
 // whether more new messages are waiting.
-func (s *Store) TrimMessages(ctx context.Context, keep, limit int) (deleted int, more bool, err error) {
+func (s *SQLite) TrimMessages(ctx context.Context, keep, limit int) (deleted int, more bool, err error) {
 	err = s.write(ctx, "trim messages", func(tx *txn) error {
 		deleted, more = 0, false
 		mark, err := kvGetInt(tx, kvMessageID)

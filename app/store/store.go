@@ -19,17 +19,16 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
-// Store is Herald's SQLite database: one writer connection fed by a
+// SQLite is the Store on an SQLite file: one writer connection fed by a
 // group-commit queue, and a pool of readers.
-type Store struct {
+type SQLite struct {
 	path       string
 	writeDB    *sql.DB
 	writeConn  *sql.Conn // the one connection the writer uses
 	read       *sql.DB
 	checkpoint *sql.DB // one connection for WAL checkpoints, off the write path
 	log        *slog.Logger
-	// Now is the clock; tests replace it before the store is used.
-	Now func() time.Time
+	clock      func() time.Time
 
 	queue chan *writeOp
 	done  chan struct{}
@@ -52,10 +51,11 @@ type Store struct {
 
 // Options configure Open.
 type Options struct {
-	Dir    string       // the data dir; the database is Dir/herald.db
-	Schema string       // schema.sql: version 1 of the schema
-	Sync   string       // "normal" (survives a killed process) or "full" (survives power loss)
-	Log    *slog.Logger // nil: discard
+	Dir    string           // the data dir; the database is Dir/herald.db
+	Schema string           // schema.sql: version 1 of the schema
+	Sync   string           // "normal" (survives a killed process) or "full" (survives power loss)
+	Log    *slog.Logger     // nil: discard
+	Now    func() time.Time // the clock; nil: time.Now
 	// MaxPages caps the database's size in pages (PRAGMA max_page_count);
 	// 0 leaves SQLite's default. Tests use it to fill the "disk".
 	MaxPages int
@@ -64,9 +64,9 @@ type Options struct {
 // maxBatch bounds how many writes share one commit.
 const maxBatch = 512
 
-// Open opens (creating if needed) the database, applies the schema and
-// migrations, and starts the writer and the background checks.
-func Open(o Options) (*Store, error) {
+// OpenSQLite opens (creating if needed) the database, applies the schema
+// and migrations, and starts the writer and the background checks.
+func OpenSQLite(o Options) (*SQLite, error) {
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -84,7 +84,11 @@ func Open(o Options) (*Store, error) {
 	// journal_size_limit: once the WAL restarts, its file shrinks back to this.
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=64&_journal_size_limit=%d",
 		path, syncPragma, walSizeLimit)
-	s := &Store{path: path, log: log, Now: time.Now, queue: make(chan *writeOp, 4096), done: make(chan struct{}),
+	clock := o.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	s := &SQLite{path: path, log: log, clock: clock, queue: make(chan *writeOp, 4096), done: make(chan struct{}),
 		stopBackground: make(chan struct{}), backgroundDone: make(chan struct{}), ids: NewIDGen()}
 	var err error
 	if s.writeDB, err = sql.Open("sqlite3", dsn+"&_txlock=immediate"); err != nil {
@@ -117,7 +121,7 @@ func Open(o Options) (*Store, error) {
 
 // openWriter migrates the schema on the writer's connection and prepares it
 // for the writer: its own checkpoints, the page cap, the update hook.
-func (s *Store) openWriter(o Options) error {
+func (s *SQLite) openWriter(o Options) error {
 	ctx := context.Background()
 	conn, err := s.writeDB.Conn(ctx)
 	if err != nil {
@@ -157,7 +161,7 @@ func (s *Store) openWriter(o Options) error {
 	})
 }
 
-func (s *Store) closeDBs() error {
+func (s *SQLite) closeDBs() error {
 	var errs []error
 	if s.writeConn != nil {
 		errs = append(errs, s.writeConn.Close())
@@ -171,7 +175,7 @@ func (s *Store) closeDBs() error {
 }
 
 // Close stops the writer after the queued writes and closes the database.
-func (s *Store) Close() error {
+func (s *SQLite) Close() error {
 	s.once.Do(func() {
 		close(s.stopBackground)
 		<-s.backgroundDone // it may still write (token use)
@@ -184,14 +188,17 @@ func (s *Store) Close() error {
 	return s.closeDBs()
 }
 
+// Now is the store's clock.
+func (s *SQLite) Now() time.Time { return s.clock() }
+
 // NowMS is the store's clock in unix milliseconds.
-func (s *Store) NowMS() int64 { return s.Now().UnixMilli() }
+func (s *SQLite) NowMS() int64 { return s.clock().UnixMilli() }
 
 // NewID returns prefix + a new ULID (ids sort by creation).
-func (s *Store) NewID(prefix string) string { return s.ids.New(prefix, s.Now()) }
+func (s *SQLite) NewID(prefix string) string { return s.ids.New(prefix, s.Now()) }
 
 // kvGet / kvSet keep small settings such as the source cursor.
-func (s *Store) kvGet(ctx context.Context, key string) (string, error) {
+func (s *SQLite) kvGet(ctx context.Context, key string) (string, error) {
 	var v string
 	err := s.read.QueryRowContext(ctx, "SELECT value FROM kv WHERE key = ?", key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {

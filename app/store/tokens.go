@@ -24,7 +24,7 @@ type Token struct {
 }
 
 // CreateToken stores a token by its hash.
-func (s *Store) CreateToken(ctx context.Context, t *Token, value string) error {
+func (s *SQLite) CreateToken(ctx context.Context, t *Token, value string) error {
 	return s.write(ctx, "create token", func(tx *txn) error {
 		_, err := tx.Exec("INSERT INTO tokens (id, name, scope, hash, created_at) VALUES (?, ?, ?, ?, ?)",
 			t.ID, t.Name, t.Scope, HashToken(value), t.CreatedAt)
@@ -36,7 +36,7 @@ func (s *Store) CreateToken(ctx context.Context, t *Token, value string) error {
 }
 
 // FindTokens lists tokens (never their values), with uses not yet written.
-func (s *Store) FindTokens(ctx context.Context) ([]*Token, error) {
+func (s *SQLite) FindTokens(ctx context.Context) ([]*Token, error) {
 	out, err := s.loadTokens(ctx)
 	s.tokenUse.mu.Lock()
 	defer s.tokenUse.mu.Unlock()
@@ -46,7 +46,7 @@ func (s *Store) FindTokens(ctx context.Context) ([]*Token, error) {
 	return out, err
 }
 
-func (s *Store) loadTokens(ctx context.Context) ([]*Token, error) {
+func (s *SQLite) loadTokens(ctx context.Context) ([]*Token, error) {
 	rows, err := s.read.QueryContext(ctx, "SELECT id, name, scope, hash, created_at, last_used_at FROM tokens ORDER BY created_at, id")
 	if err != nil {
 		return nil, fmt.Errorf("find tokens: %w", err)
@@ -64,7 +64,7 @@ func (s *Store) loadTokens(ctx context.Context) ([]*Token, error) {
 }
 
 // DeleteToken revokes a token.
-func (s *Store) DeleteToken(ctx context.Context, id string) error {
+func (s *SQLite) DeleteToken(ctx context.Context, id string) error {
 	return s.write(ctx, "delete token", func(tx *txn) error {
 		res, err := tx.Exec("DELETE FROM tokens WHERE id = ?", id)
 		if err != nil {
@@ -78,7 +78,7 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 }
 
 // HasAdminToken says whether any admin token exists (bootstrap).
-func (s *Store) HasAdminToken(ctx context.Context) (bool, error) {
+func (s *SQLite) HasAdminToken(ctx context.Context) (bool, error) {
 	var n int
 	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM tokens WHERE scope = 'admin'").Scan(&n)
 	return n > 0, err
@@ -106,7 +106,7 @@ func HashToken(value string) string { return sha256Hex(value) }
 // Authenticate returns the token whose value this is, or nil, and notes the
 // use for last_used_at. The lookup is a map access by SHA-256 hash: the
 // hash, not the secret, is what is compared, so timing tells nothing useful.
-func (s *Store) Authenticate(ctx context.Context, value string) (*Token, error) {
+func (s *SQLite) Authenticate(ctx context.Context, value string) (*Token, error) {
 	if value == "" {
 		return nil, nil
 	}
@@ -136,7 +136,7 @@ func (s *Store) Authenticate(ctx context.Context, value string) (*Token, error) 
 }
 
 // flushTokenUse writes the remembered uses to last_used_at.
-func (s *Store) flushTokenUse(ctx context.Context) error {
+func (s *SQLite) flushTokenUse(ctx context.Context) error {
 	s.tokenUse.mu.Lock()
 	used := s.tokenUse.used
 	s.tokenUse.used = nil

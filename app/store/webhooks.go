@@ -127,7 +127,7 @@ func findWebhooks(q interface {
 // runs only in the writer, so the cache it keeps is the writer's alone: it
 // holds committed rows only, and is bypassed while the batch has changed
 // webhooks (the update hook sets hooksTouched).
-func (s *Store) webhooksForMatch(tx *txn) ([]*Webhook, error) {
+func (s *SQLite) webhooksForMatch(tx *txn) ([]*Webhook, error) {
 	if s.hooksCache != nil && !s.hooksTouched {
 		return s.hooksCache, nil
 	}
@@ -148,7 +148,7 @@ func (s *Store) webhooksForMatch(tx *txn) ([]*Webhook, error) {
 // to webhooks or tokens (committed or not), their caches are dropped and
 // their versions move on, after the commit, so a reader that sees the new
 // version also sees the new rows.
-func (s *Store) settleCaches() {
+func (s *SQLite) settleCaches() {
 	if s.hooksTouched {
 		s.hooksTouched = false
 		s.hooksCache = nil
@@ -162,20 +162,20 @@ func (s *Store) settleCaches() {
 
 // WebhookVersion changes after every commit that changed a webhook, so
 // readers can cache the list between changes.
-func (s *Store) WebhookVersion() uint64 { return s.hooksVersion.Load() }
+func (s *SQLite) WebhookVersion() uint64 { return s.hooksVersion.Load() }
 
 // FindWebhooks lists webhooks oldest first after the cursor (an id).
-func (s *Store) FindWebhooks(ctx context.Context, after string, limit int) ([]*Webhook, error) {
+func (s *SQLite) FindWebhooks(ctx context.Context, after string, limit int) ([]*Webhook, error) {
 	return findWebhooks(s.read, "WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // AllWebhooks lists every webhook (the delivery loop's view).
-func (s *Store) AllWebhooks(ctx context.Context) ([]*Webhook, error) {
+func (s *SQLite) AllWebhooks(ctx context.Context) ([]*Webhook, error) {
 	return findWebhooks(s.read, "ORDER BY id")
 }
 
 // FindWebhookByID returns one webhook.
-func (s *Store) FindWebhookByID(ctx context.Context, id string) (*Webhook, error) {
+func (s *SQLite) FindWebhookByID(ctx context.Context, id string) (*Webhook, error) {
 	h, err := scanWebhook(s.read.QueryRowContext(ctx, "SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook")
@@ -184,7 +184,7 @@ func (s *Store) FindWebhookByID(ctx context.Context, id string) (*Webhook, error
 }
 
 // CreateWebhook stores a new webhook.
-func (s *Store) CreateWebhook(ctx context.Context, h *Webhook) error {
+func (s *SQLite) CreateWebhook(ctx context.Context, h *Webhook) error {
 	return s.write(ctx, "create webhook", func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			h.ID, h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary, h.Enabled, h.AutoReplay,
@@ -202,7 +202,7 @@ func (s *Store) CreateWebhook(ctx context.Context, h *Webhook) error {
 // (a plugin's Validate) thus runs before the write, never inside it.
 // Switching a disabled webhook on clears why it was off and restarts its
 // failure clock.
-func (s *Store) UpdateWebhook(ctx context.Context, h *Webhook, prev int64) error {
+func (s *SQLite) UpdateWebhook(ctx context.Context, h *Webhook, prev int64) error {
 	return s.write(ctx, "update webhook", func(tx *txn) error {
 		res, err := tx.Exec(`UPDATE webhooks SET name = ?, url = ?, sink = ?, plugin = ?, config = ?, events = ?, tags = ?, generate_summary = ?,
 			auto_replay = ?, headers = ?, secret = ?, previous_secrets = ?, ordered = ?, updated_at = ?,
@@ -231,7 +231,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, h *Webhook, prev int64) error
 }
 
 // DeleteWebhook removes a webhook with its deliveries and attempts.
-func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
+func (s *SQLite) DeleteWebhook(ctx context.Context, id string) error {
 	return s.write(ctx, "delete webhook", func(tx *txn) error {
 		res, err := tx.Exec("DELETE FROM webhooks WHERE id = ?", id)
 		if err != nil {
@@ -254,7 +254,7 @@ type WebhookStats struct {
 }
 
 // WebhookStats computes stats for one webhook.
-func (s *Store) WebhookStats(ctx context.Context, id string, nowMS int64) (WebhookStats, error) {
+func (s *SQLite) WebhookStats(ctx context.Context, id string, nowMS int64) (WebhookStats, error) {
 	var st WebhookStats
 	var at int64
 	err := s.read.QueryRowContext(ctx, "SELECT status, updated_at FROM deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT 1", id).Scan(&st.LastDeliveryStatus, &at)

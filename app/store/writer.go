@@ -46,7 +46,7 @@ type writeOp struct {
 //     its ops runs again alone. So fn sets its results afresh on every run.
 //   - A change to the webhooks table, by any statement, refreshes the
 //     matching cache and the webhook version after the commit.
-func (s *Store) write(ctx context.Context, name string, fn func(tx *txn) error) error {
+func (s *SQLite) write(ctx context.Context, name string, fn func(tx *txn) error) error {
 	op := &writeOp{name: name, fn: fn, err: make(chan error, 1)}
 	if err := s.health.refuse(); err != nil {
 		return err
@@ -64,7 +64,7 @@ func (s *Store) write(ctx context.Context, name string, fn func(tx *txn) error) 
 // SetFaultHook makes every later write op call f with its name after it ran;
 // an error from f fails the op as a database error would. For fault-injection
 // tests; nil turns it off.
-func (s *Store) SetFaultHook(f func(op string) error) {
+func (s *SQLite) SetFaultHook(f func(op string) error) {
 	if f == nil {
 		s.fault.Store(nil)
 		return
@@ -72,7 +72,7 @@ func (s *Store) SetFaultHook(f func(op string) error) {
 	s.fault.Store(&f)
 }
 
-func (s *Store) writer() {
+func (s *SQLite) writer() {
 	defer close(s.done)
 	for op := range s.queue {
 		batch := []*writeOp{op}
@@ -94,7 +94,7 @@ func (s *Store) writer() {
 }
 
 // commit runs a batch in one transaction and answers each op.
-func (s *Store) commit(batch []*writeOp) {
+func (s *SQLite) commit(batch []*writeOp) {
 	errs, txErr := s.runTx(batch)
 	if txErr != nil && len(batch) > 1 {
 		// The shared transaction is lost (SQLite rolled it back, or COMMIT
@@ -121,7 +121,7 @@ func (s *Store) commit(batch []*writeOp) {
 
 // runTx runs ops in one transaction, each in a savepoint when they share it.
 // errs are the ops' own errors; txErr means nothing was committed.
-func (s *Store) runTx(batch []*writeOp) (errs []error, txErr error) {
+func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 	tx := &txn{ctx: context.Background(), conn: s.writeConn}
 	if err := s.health.refuse(); err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func (s *Store) runTx(batch []*writeOp) (errs []error, txErr error) {
 	return errs, nil
 }
 
-func (s *Store) runOp(tx *txn, op *writeOp) error {
+func (s *SQLite) runOp(tx *txn, op *writeOp) error {
 	if err := op.fn(tx); err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (s *Store) runOp(tx *txn, op *writeOp) error {
 }
 
 // abort rolls back what is left of the transaction and says why it failed.
-func (s *Store) abort(tx *txn, what string, err error) error {
+func (s *SQLite) abort(tx *txn, what string, err error) error {
 	if !s.autocommit() {
 		_, _ = tx.Exec("ROLLBACK")
 	}
@@ -188,7 +188,7 @@ func (s *Store) abort(tx *txn, what string, err error) error {
 }
 
 // autocommit says whether no transaction is open on the writer's connection.
-func (s *Store) autocommit() bool {
+func (s *SQLite) autocommit() bool {
 	ac := false
 	_ = s.writeConn.Raw(func(dc any) error {
 		if c, ok := dc.(*sqlite3.SQLiteConn); ok {
@@ -201,7 +201,7 @@ func (s *Store) autocommit() bool {
 
 // opError passes an op's refusal (a *Error, or the caller's own error type)
 // on as it is, and turns database failures into what the caller can say.
-func (s *Store) opError(name string, err error) error {
+func (s *SQLite) opError(name string, err error) error {
 	var se sqlite3.Error
 	if err == nil || !errors.As(err, &se) {
 		return err
@@ -212,7 +212,7 @@ func (s *Store) opError(name string, err error) error {
 // fail turns a database failure into an answer: a full disk and an unusable
 // database are refusals the API can explain (507, 503); anything else is
 // internal. It also tells the health check.
-func (s *Store) fail(what string, err error) error {
+func (s *SQLite) fail(what string, err error) error {
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		switch se.Code {

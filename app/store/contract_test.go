@@ -1,0 +1,402 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The contract suite: what every engine must do. TestContract runs it on
+// SQLite; another engine adds a TestContract<Engine> that calls runContract
+// with its own opener.
+func TestContractSQLite(t *testing.T) {
+	runContract(t, func(t *testing.T) Store { return mustOpen(t, Options{}) })
+}
+
+func runContract(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+
+	t.Run("an acknowledged event has a delivery to every enabled webhook it matches, and no other", func(t *testing.T) {
+		s := open(t)
+		a := newWebhook(t, s, "contact_created")
+		b := newWebhook(t, s, "*")
+		newWebhook(t, s, "new_message")
+		off := newWebhook(t, s, "contact_created")
+		off.Enabled = false
+		saveWebhook(t, s, off)
+		res, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")})
+		if err != nil || len(res) != 1 || res[0].Deliveries != 2 {
+			t.Fatalf("insert = %+v, %v; want 2 deliveries", res, err)
+		}
+		ds, _ := s.FindDeliveries(ctx, DeliveryFilter{EventID: res[0].Event.ID, Limit: 10})
+		var to []string
+		for _, d := range ds {
+			to = append(to, d.WebhookID)
+		}
+		slices.Sort(to)
+		want := []string{a.ID, b.ID}
+		slices.Sort(want)
+		if !slices.Equal(to, want) {
+			t.Fatalf("deliveries to %v, want %v", to, want)
+		}
+	})
+
+	t.Run("a repeated id with the same meaning is the same event, with other data a conflict", func(t *testing.T) {
+		s := open(t)
+		newWebhook(t, s, "*")
+		first := eventFor(s, "contact_created", "c1")
+		first.SetData(`{"contact":{"id":"c1","name":"Ana"},"n":1}`)
+		first.ContentHash = ContentHash(first)
+		if _, err := s.InsertEvents(ctx, []*Event{first}); err != nil {
+			t.Fatal(err)
+		}
+		again := &Event{ID: first.ID, Event: first.Event, Timestamp: first.Timestamp, CreatedAt: first.CreatedAt, Source: "api"}
+		again.SetData(`{ "n": 1, "contact": {"name": "Ana", "id": "c1"} }`) // other key order and spacing
+		again.ContentHash = ContentHash(again)
+		res, err := s.InsertEvents(ctx, []*Event{again})
+		if err != nil || !res[0].Existing || res[0].Deliveries != 1 {
+			t.Fatalf("same meaning: %+v, %v; want the stored event", res, err)
+		}
+		other := &Event{ID: first.ID, Event: first.Event, Timestamp: first.Timestamp, CreatedAt: first.CreatedAt, Source: "api"}
+		other.SetData(`{"contact":{"id":"c1","name":"Bo"},"n":1}`)
+		other.ContentHash = ContentHash(other)
+		if _, err := s.InsertEvents(ctx, []*Event{other}); !IsConflict(err) {
+			t.Fatalf("other data: %v; want a conflict", err)
+		}
+	})
+
+	t.Run("the webhook version moves only after the change is committed and readable", func(t *testing.T) {
+		s := open(t)
+		before := s.WebhookVersion()
+		var seenVersion uint64
+		var seenHooks int
+		s.SetFaultHook(func(op string) error {
+			if op == "create webhook" {
+				// Inside the writer, after the op, before the commit: a
+				// dispatcher refreshing now must not record a new version
+				// with the old list (the webhook would be skipped until
+				// some other change).
+				seenVersion = s.WebhookVersion()
+				all, _ := s.AllWebhooks(ctx)
+				seenHooks = len(all)
+			}
+			return nil
+		})
+		h := newWebhook(t, s, "*")
+		s.SetFaultHook(nil)
+		if seenVersion != before || seenHooks != 0 {
+			t.Fatalf("before the commit: version %d (was %d), %d webhooks readable", seenVersion, before, seenHooks)
+		}
+		all, _ := s.AllWebhooks(ctx)
+		if s.WebhookVersion() == before || len(all) != 1 || all[0].ID != h.ID {
+			t.Fatalf("after the commit: version %d, webhooks %v", s.WebhookVersion(), all)
+		}
+		// And ingest in the same store sees it at once.
+		res, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")})
+		if err != nil || res[0].Deliveries != 1 {
+			t.Fatalf("ingest after create: %+v, %v", res, err)
+		}
+	})
+
+	t.Run("a failing op in a shared commit fails alone", func(t *testing.T) {
+		s := open(t)
+		newWebhook(t, s, "*")
+		hold, busy := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		var ingests atomic.Int32
+		s.SetFaultHook(func(op string) error {
+			switch op {
+			case "ingest":
+				// One ingest fails after it wrote its event and deliveries
+				// (the hot path once ran without a savepoint and took the
+				// whole group down with it).
+				if ingests.Add(1) == 10 {
+					return errors.New("injected failure after writing")
+				}
+			case "create reconcile run":
+				return errors.New("injected failure after writing")
+			case "set aside":
+				once.Do(func() { close(busy); <-hold }) // keep the writer busy while the others queue up
+			}
+			return nil
+		})
+		defer s.SetFaultHook(nil)
+		sq := s.(*SQLite)
+		go func() { _ = sq.write(ctx, "set aside", func(*txn) error { return nil }) }()
+		<-busy
+		released := false
+		defer func() {
+			if !released {
+				close(hold)
+			}
+		}()
+		var wg sync.WaitGroup
+		errs := make([]error, 20)
+		ids := make([]string, 20)
+		for i := range errs {
+			wg.Go(func() {
+				ev := eventFor(s, "contact_created", fmt.Sprint("c", i))
+				ids[i] = ev.ID
+				_, errs[i] = s.InsertEvents(ctx, []*Event{ev})
+			})
+		}
+		var runErr error
+		wg.Go(func() {
+			runErr = s.CreateReconcileRun(ctx, &ReconcileRun{ID: "rec_1", Trigger: "manual", StartedAt: s.NowMS()})
+		})
+		waitQueued(t, sq, 21)
+		released = true
+		close(hold)
+		wg.Wait()
+		if runErr == nil {
+			t.Fatal("the failing op succeeded")
+		}
+		failed := 0
+		for i, err := range errs {
+			_, findErr := s.FindEventByID(ctx, ids[i])
+			switch {
+			case err != nil && findErr == nil:
+				t.Fatalf("ingest %d failed but its event was kept", i)
+			case err != nil:
+				failed++
+			case findErr != nil:
+				t.Fatalf("event %d acknowledged but lost: %v", i, findErr)
+			}
+		}
+		if failed != 1 {
+			t.Fatalf("%d ingests failed; want only the one that was made to fail", failed)
+		}
+		if runs, _ := s.FindReconcileRuns(ctx, "", 10); len(runs) != 0 {
+			t.Fatalf("the failed op's row was kept: %v", runs)
+		}
+	})
+
+	t.Run("only the lease holder moves a delivery on, and a lost claim cannot be renewed", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 10}, 10, 1)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %v, %v", claimed, err)
+		}
+		c := claimed[0]
+		time.Sleep(2 * time.Millisecond) // past the 1 ms lease
+		if n, err := s.RequeueInFlight(ctx, s.NowMS()); err != nil || n != 1 {
+			t.Fatalf("requeue: %d, %v", n, err)
+		}
+		if got, err := s.RenewLease(ctx, c.ID, c.Lease, s.NowMS()+60_000); err != nil || got != 0 {
+			t.Fatalf("renewing a lost claim = %d, %v; want 0", got, err)
+		}
+		again, _ := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 10}, 10, 60_000)
+		if len(again) != 1 {
+			t.Fatalf("re-claim: %v", again)
+		}
+		// The old holder's late answer is logged but moves nothing.
+		if _, err := s.RecordAttempt(ctx, &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: 1,
+			StartedAt: s.NowMS(), StatusCode: 200, Trigger: "auto", Status: StatusSucceeded}); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := s.FindDeliveryByID(ctx, c.ID)
+		if d.Status != StatusInFlight {
+			t.Fatalf("status = %s; the stale holder moved it", d.Status)
+		}
+		renewed, err := s.RenewLease(ctx, c.ID, again[0].Lease, s.NowMS()+120_000)
+		if err != nil || renewed == 0 {
+			t.Fatalf("the holder could not renew: %v", err)
+		}
+	})
+
+	t.Run("a failed attempt leaves the delivery retrying; undelivered lists it", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")})
+		c := claimOne(t, s, h)
+		if _, err := s.RecordAttempt(ctx, &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: 1, StartedAt: s.NowMS(),
+			StatusCode: 500, Trigger: "auto", Status: StatusRetrying, NextAttemptAt: s.NowMS() + 60_000}); err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := s.FindEvents(ctx, EventFilter{WebhookID: h.ID, DeliveryStatus: StatusUndelivered, Limit: 10})
+		if len(evs) != 1 || evs[0].ID != res[0].Event.ID {
+			t.Fatalf("undelivered = %v", evs)
+		}
+		d, _ := s.FindDeliveryByID(ctx, c.ID)
+		if d.Status != StatusRetrying || d.AttemptCount != 1 {
+			t.Fatalf("delivery = %+v", d)
+		}
+	})
+
+	t.Run("send-test attempts leave webhook health alone", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		now := s.Now()
+		ev := &Event{ID: s.NewID("evt_"), Event: TestEvent, Timestamp: now.UnixMilli(), Source: "test", CreatedAt: now.UnixMilli()}
+		ev.SetData(`{}`)
+		ev.ContentHash = ContentHash(ev)
+		c := &Claimed{Delivery: &Delivery{ID: s.NewID("dlv_"), EventID: ev.ID, WebhookID: h.ID, Trigger: "test"}, Ev: ev, Lease: now.UnixMilli() + 60_000}
+		if err := s.InsertTestDelivery(ctx, ev, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordAttempt(ctx, &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: 1, StartedAt: s.NowMS(),
+			StatusCode: 500, Trigger: "test", Status: StatusFailed}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.FindWebhookByID(ctx, h.ID)
+		if got.FailingSince != 0 {
+			t.Fatal("a failed test started the auto-disable clock")
+		}
+	})
+
+	t.Run("an update saves only over the version it read", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		stale := *h
+		h.Name, h.UpdatedAt = "first", h.UpdatedAt+1
+		if err := s.UpdateWebhook(ctx, h, stale.UpdatedAt); err != nil {
+			t.Fatal(err)
+		}
+		stale.Name, stale.UpdatedAt = "second", stale.UpdatedAt+2
+		if err := s.UpdateWebhook(ctx, &stale, stale.UpdatedAt-2); !IsConflict(err) {
+			t.Fatalf("a save over a changed webhook = %v; want a conflict", err)
+		}
+		got, _ := s.FindWebhookByID(ctx, h.ID)
+		if got.Name != "first" {
+			t.Fatalf("name = %q", got.Name)
+		}
+	})
+
+	t.Run("every rotated secret signs until its own expiry", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		first := h.Secret
+		h.Rotate("whsec_second", 1000, 24*3600*1000)
+		h.Rotate("whsec_third", 2000, 24*3600*1000)
+		prev := h.UpdatedAt
+		h.UpdatedAt++
+		if err := s.UpdateWebhook(ctx, h, prev); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.FindWebhookByID(ctx, h.ID)
+		if sec := got.Secrets(3000); !slices.Equal(sec, []string{"whsec_third", "whsec_second", first}) {
+			t.Fatalf("secrets = %v", sec)
+		}
+		if sec := got.Secrets(1000 + 24*3600*1000 + 1); !slices.Equal(sec, []string{"whsec_third", "whsec_second"}) {
+			t.Fatalf("after the first expiry: %v", sec)
+		}
+	})
+
+	t.Run("a revoked token stops working at once; use is remembered", func(t *testing.T) {
+		s := open(t)
+		tok := &Token{ID: s.NewID("tok_"), Name: "platform", Scope: ScopeIngest, CreatedAt: s.NowMS()}
+		if err := s.CreateToken(ctx, tok, "hrld_ing_x"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Authenticate(ctx, "hrld_ing_x"); err != nil || got == nil || got.Scope != ScopeIngest {
+			t.Fatalf("authenticate = %v, %v", got, err)
+		}
+		list, _ := s.FindTokens(ctx)
+		if len(list) != 1 || list[0].LastUsedAt == 0 {
+			t.Fatalf("last_used_at not kept: %+v", list)
+		}
+		if err := s.DeleteToken(ctx, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Authenticate(ctx, "hrld_ing_x"); got != nil {
+			t.Fatal("a revoked token still authenticates")
+		}
+	})
+
+	t.Run("replay counts exactly, in event order, and overlapping replays queue each delivery once", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		var ids []string
+		for i := range 5 {
+			res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))})
+			ids = append(ids, res[0].Event.ID)
+		}
+		// Fail every delivery for good.
+		for range 5 {
+			c := claimOne(t, s, h)
+			if _, err := s.RecordAttempt(ctx, &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: 1, StartedAt: s.NowMS(),
+				StatusCode: 500, Trigger: "auto", Status: StatusFailed}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dry, err := s.Replay(ctx, ReplayOptions{WebhookID: h.ID, Status: ReplayFailed, DryRun: true})
+		if err != nil || dry.Count != 5 {
+			t.Fatalf("dry run = %+v, %v", dry, err)
+		}
+		first, _ := s.Replay(ctx, ReplayOptions{WebhookID: h.ID, Status: ReplayFailed})
+		second, _ := s.Replay(ctx, ReplayOptions{WebhookID: h.ID, Status: ReplayFailed})
+		if first.Count != 5 || second.Count != 0 {
+			t.Fatalf("replays queued %d then %d; want 5 then 0", first.Count, second.Count)
+		}
+		undelivered, _ := s.Replay(ctx, ReplayOptions{WebhookID: h.ID, Status: ReplayUndelivered})
+		if undelivered.Count != 5 {
+			t.Fatalf("undelivered replay = %d", undelivered.Count)
+		}
+		claimed, _ := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 10}, 10, 60_000)
+		var order []string
+		for _, c := range claimed {
+			order = append(order, c.EventID)
+		}
+		if !slices.Equal(order, ids) {
+			t.Fatalf("claimed in order %v, want %v", order, ids)
+		}
+	})
+}
+
+func newWebhook(t testing.TB, s Store, events ...string) *Webhook {
+	t.Helper()
+	now := s.NowMS()
+	h := &Webhook{ID: s.NewID("wh_"), URL: "https://example.com/hook", Sink: "webhook", Events: events, Enabled: true, AutoReplay: true,
+		Config: map[string]any{}, Tags: []string{}, Headers: map[string]string{}, Secret: "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateWebhook(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func saveWebhook(t *testing.T, s Store, h *Webhook) {
+	t.Helper()
+	prev := h.UpdatedAt
+	h.UpdatedAt++
+	if err := s.UpdateWebhook(context.Background(), h, prev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventFor(s Store, name, contact string) *Event {
+	now := s.Now()
+	ev := &Event{ID: s.NewID("evt_"), Event: name, Timestamp: now.UnixMilli(), Source: "api", CreatedAt: now.UnixMilli(), ContactID: contact}
+	ev.SetData(fmt.Sprintf(`{"contact":{"id":%q,"name":"Ana"}}`, contact))
+	ev.ContentHash = ContentHash(ev)
+	return ev
+}
+
+func claimOne(t *testing.T, s Store, h *Webhook) *Claimed {
+	t.Helper()
+	claimed, err := s.ClaimDue(context.Background(), []string{h.ID}, map[string]int{h.ID: 1}, 1, 60_000)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %v, %v", claimed, err)
+	}
+	return claimed[0]
+}
+
+// waitQueued waits until n ops wait in the writer's queue.
+func waitQueued(t *testing.T, s *SQLite, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.queue) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d ops queued, want %d", len(s.queue), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
