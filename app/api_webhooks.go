@@ -140,8 +140,8 @@ func (a *App) handleWebhookGet(c *fiber.Ctx) error {
 }
 
 func (a *App) handleWebhookCreate(c *fiber.Ctx) error {
-	var in webhookInput
-	if err := bodyJSON(c, &in); err != nil {
+	in, err := webhookInputFrom(c)
+	if err != nil {
 		return err
 	}
 	now := a.store.now()
@@ -163,8 +163,8 @@ func (a *App) handleWebhookCreate(c *fiber.Ctx) error {
 }
 
 func (a *App) handleWebhookUpdate(c *fiber.Ctx) error {
-	var in webhookInput
-	if err := bodyJSON(c, &in); err != nil {
+	in, err := webhookInputFrom(c)
+	if err != nil {
 		return err
 	}
 	h, err := a.store.UpdateWebhook(c.UserContext(), c.Params("id"), func(h *Webhook) error {
@@ -188,6 +188,16 @@ func (a *App) handleWebhookUpdate(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(out)
+}
+
+// webhookInputFrom decodes a create or update body and checks what the
+// decoder would let through: invalid UTF-8 and deep nesting.
+func webhookInputFrom(c *fiber.Ctx) (webhookInput, error) {
+	var in webhookInput
+	if err := bodyJSON(c, &in); err != nil {
+		return in, err
+	}
+	return in, checkWebhookBody(c.Request().Body())
 }
 
 func (a *App) handleWebhookDelete(c *fiber.Ctx) error {
@@ -286,8 +296,8 @@ func (a *App) applyWebhookInput(h *Webhook, in *webhookInput) error {
 			if reservedHeader(k) {
 				return invalid("headers."+k, "%s is set by Herald and cannot be overridden", k)
 			}
-			if strings.ContainsAny(v, "\r\n") || len(v) > 4096 {
-				return invalid("headers."+k, "header values must be one line of at most 4096 bytes")
+			if !validHeaderValue(v) || len(v) > 4096 {
+				return invalid("headers."+k, "header values must be one line of at most 4096 bytes, without control characters")
 			}
 			h.Headers[k] = v
 		}

@@ -117,6 +117,9 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *idGen) (*Ev
 	if raw[0] != '{' {
 		return nil, bad("data", "data must be a JSON object")
 	}
+	if err := checkJSONValue(CodeInvalidEvent, prefix+"data", raw); err != nil {
+		return nil, err
+	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, raw); err != nil {
 		return nil, bad("data", "data is not valid JSON")
