@@ -180,5 +180,3 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.alerts.Wait() // each is bounded by the delivery timeout
 	return errors.Join(err, a.store.Close())
 }
-
-func (a *App) handleMetrics(c *fiber.Ctx) error { return a.extras.metrics(c) }
