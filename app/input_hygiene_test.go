@@ -17,7 +17,7 @@ func TestInputHygiene(t *testing.T) {
 	event := func(data string) string { return `{"event":"contact_created","data":` + data + `}` }
 	contact := `"contact":{"id":"c1"}`
 	deepData := `{` + contact + `,"x":` + nested("a", 64, "1") + `}` // 65 levels with data itself
-	okData := `{` + contact + `,"x":` + nested("a", 63, "1") + `}`  // 64 levels
+	okData := `{` + contact + `,"x":` + nested("a", 63, "1") + `}`   // 64 levels
 	cases := []struct {
 		name, method, path, body string
 		status                   int
