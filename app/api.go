@@ -127,7 +127,10 @@ func limitParam(c *fiber.Ctx) (int, error) {
 
 // bodyJSON decodes the request body strictly.
 func bodyJSON(c *fiber.Ctx, v any) error {
-	body := c.Request().Body() // read by readBody; never c.Body(), which inflates without a limit
+	return decodeBody(c.Request().Body(), v) // read by readBody; never c.Body(), which inflates without a limit
+}
+
+func decodeBody(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return errorf(CodeMalformedJSON, "", "the request body must be a JSON object")
 	}

@@ -193,11 +193,15 @@ func (a *App) handleWebhookUpdate(c *fiber.Ctx) error {
 // webhookInputFrom decodes a create or update body and checks what the
 // decoder would let through: invalid UTF-8 and deep nesting.
 func webhookInputFrom(c *fiber.Ctx) (webhookInput, error) {
+	return decodeWebhookInput(c.Request().Body())
+}
+
+func decodeWebhookInput(body []byte) (webhookInput, error) {
 	var in webhookInput
-	if err := bodyJSON(c, &in); err != nil {
+	if err := decodeBody(body, &in); err != nil {
 		return in, err
 	}
-	return in, checkWebhookBody(c.Request().Body())
+	return in, checkWebhookBody(body)
 }
 
 func (a *App) handleWebhookDelete(c *fiber.Ctx) error {

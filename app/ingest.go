@@ -130,6 +130,9 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *idGen) (*Ev
 	if err := dec.Decode(&ev.data); err != nil {
 		return nil, bad("data", "data must be a JSON object")
 	}
+	if err := checkNumbers(CodeInvalidEvent, prefix+"data", ev.data); err != nil {
+		return nil, err
+	}
 	for _, path := range et.Required {
 		v, ok := lookup(ev.data, path)
 		if !ok || v == nil || v == "" {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -76,4 +77,36 @@ func validHeaderValue(v string) bool {
 		}
 	}
 	return true
+}
+
+// checkNumbers refuses numbers too large for a float64 (I-JSON, RFC 7493):
+// JSON allows 1e999, but receivers' decoders fail on it or read infinity.
+// v is data decoded with UseNumber; path names where it sits.
+func checkNumbers(code, path string, v any) *Error {
+	switch x := v.(type) {
+	case json.Number:
+		if _, err := x.Float64(); err != nil {
+			return errorf(code, path, "%s is %s, a number too large to exchange safely", path, clip(string(x), 40))
+		}
+	case map[string]any:
+		for k, e := range x {
+			if err := checkNumbers(code, path+"."+k, e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := checkNumbers(code, path+"["+strconv.Itoa(i)+"]", e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -28,6 +28,7 @@ func TestInputHygiene(t *testing.T) {
 		{"a DEL in a custom header value is refused", "PATCH", "/api/v1/webhooks/" + hookID, `{"headers":{"X-Team":"a\u007f"}}`, 422, "headers.X-Team"},
 		{"invalid UTF-8 in event data is refused", "POST", "/api/v1/events", event("{" + contact + ",\"name\":\"\xff\xfe\"}"), 422, "data"},
 		{"invalid UTF-8 in a batch names the event", "POST", "/api/v1/events/batch", `{"events":[` + event("{"+contact+"}") + `,` + event("{"+contact+",\"n\":\"\xc3\"}") + `]}`, 422, "events[1].data"},
+		{"a number too large for a float64 is refused", "POST", "/api/v1/events", event(`{` + contact + `,"credits":{"amount":[1,-1e999]}}`), 422, "data.credits.amount[1]"},
 		{"event data nested deeper than 64 is refused", "POST", "/api/v1/events", event(deepData), 422, "data"},
 		{"event data nested 9,998 deep is refused", "POST", "/api/v1/events", event(`{` + contact + `,"x":` + strings.Repeat("[", 9997) + strings.Repeat("]", 9997) + `}`), 422, "data"},
 		{"webhook config nested deeper than 64 is refused", "POST", "/api/v1/webhooks", `{"url":"https://example.com/h","events":["*"],"config":` + nested("a", 65, "1") + `}`, 422, "config"},
