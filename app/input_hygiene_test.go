@@ -65,3 +65,20 @@ func TestInputHygiene(t *testing.T) {
 		s.must("PATCH", "/api/v1/webhooks/"+hookID, `{"headers":{"X-Team":"a\tb é"},"config":`+nested("a", 64, "1")+`}`, 200)
 	})
 }
+
+func TestNumericIPSpellingsAreRefusedAtSaveTime(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.AllowHTTP, c.AllowPrivateNetworks = false, false })
+	for _, host := range []string{"0177.0.0.1", "2130706433", "127.1", "0x7f.1", "0x7f000001", "017700000001"} {
+		for _, sink := range []string{"webhook", "slack"} {
+			t.Run(sink+" at "+host, func(t *testing.T) {
+				code, raw := s.request("POST", "/api/v1/webhooks", map[string]any{"sink": sink, "url": "https://" + host + "/hook", "events": []string{"human_alerted"}}, s.Token)
+				if code != 422 {
+					t.Fatalf("status %d, want 422: %s", code, raw)
+				}
+				if _, field := errorOf(t, raw); field != "url" || !strings.Contains(string(raw), "private, loopback, link-local or metadata") {
+					t.Fatalf("want the guard's message on url: %s", raw)
+				}
+			})
+		}
+	}
+}
