@@ -73,7 +73,7 @@ func (a *App) guardRequest(c *fiber.Ctx) error {
 func takesBody(c *fiber.Ctx) bool {
 	switch c.Method() {
 	case fiber.MethodPost, fiber.MethodPatch, fiber.MethodPut:
-		return strings.HasPrefix(c.Path(), "/api/v1/")
+		return strings.HasPrefix(strings.ToLower(c.Path()), "/api/v1/") // routes match in any case
 	}
 	return false
 }

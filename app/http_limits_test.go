@@ -172,6 +172,13 @@ func TestABodyOverTheLimitSentAllAtOnceGetsA413(t *testing.T) {
 			})
 		}
 	}
+	t.Run("a path spelled in capitals reads its body like any other", func(t *testing.T) {
+		status, _, raw := s.post("/API/V1/EVENTS", strings.NewReader(`{"event":"contact_created","data":{"contact":{"id":"c1"}}}`),
+			map[string]string{"Authorization": "Bearer " + s.Token})
+		if status != http.StatusAccepted {
+			t.Fatalf("status %d, want 202: %s", status, raw)
+		}
+	})
 	t.Run("a chunked body within the limit is taken", func(t *testing.T) {
 		body := `{"event":"contact_created","data":{"contact":{"id":"c1"},"pad":"` + strings.Repeat("x", 100<<10) + `"}}`
 		status, _, raw := s.post("/api/v1/events", onlyReader{strings.NewReader(body)}, map[string]string{"Authorization": "Bearer " + s.Token})
