@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test race lint bench plugins docker clean
+.PHONY: build run test race lint bench fuzz plugins docker clean
 
 build:
 	CGO_ENABLED=1 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/herald .
@@ -24,6 +24,18 @@ lint:
 # peak RSS, each against a raw loopback HTTP baseline from the same run.
 bench:
 	go test -run '^$$' -bench BenchmarkHerald -benchtime 1x -timeout 20m .
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one package and one
+# target at a time). Seeds live in <package>/testdata/fuzz/<target>; a
+# crash found is written there and replayed by every plain go test.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := ./app:FuzzEventIngest ./app:FuzzWebhookBody ./app:FuzzConfig ./sinks:FuzzSignVerify
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; \
+	done
 
 # The example sink plugins, ready to copy into the plugin folder.
 plugins:

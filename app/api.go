@@ -49,9 +49,7 @@ func (a *App) routes(f *fiber.App) {
 	admin.Get("/reconcile/runs", a.handleReconcileRuns)
 	admin.Post("/reconcile/run", a.handleReconcileRun)
 
-	api.Use(func(c *fiber.Ctx) error {
-		return errorf(CodeNotFound, "", "no such endpoint: %s %s", c.Method(), c.Path())
-	})
+	api.Use(notRouted)
 }
 
 // requireToken authenticates the bearer token and stores its scope.
@@ -96,7 +94,7 @@ func (a *App) requireScope(scope string) fiber.Handler {
 		if have != ScopeAdmin && have != scope {
 			return errorf(CodeForbidden, "", "this token's scope (%s) does not allow this; an admin token does", have)
 		}
-		return c.Next()
+		return a.readBody(c) // only now: bodies are read after the token is checked
 	}
 }
 
@@ -148,7 +146,10 @@ func limitParam(c *fiber.Ctx) (int, error) {
 
 // bodyJSON decodes the request body strictly.
 func bodyJSON(c *fiber.Ctx, v any) error {
-	body := c.Body()
+	return decodeBody(c.Request().Body(), v) // read by readBody; never c.Body(), which inflates without a limit
+}
+
+func decodeBody(body []byte, v any) error {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return errorf(CodeMalformedJSON, "", "the request body must be a JSON object")
 	}

@@ -23,8 +23,8 @@ func (a *App) handleWebhookTest(c *fiber.Ctx) error {
 	var in struct {
 		Event string `json:"event"`
 	}
-	if len(strings.TrimSpace(string(c.Body()))) > 0 {
-		if err := decodeStrict(c.Body(), &in); err != nil {
+	if body := c.Request().Body(); len(strings.TrimSpace(string(body))) > 0 {
+		if err := decodeStrict(body, &in); err != nil {
 			return err
 		}
 	}

@@ -147,8 +147,8 @@ func (a *App) handleWebhookGet(c *fiber.Ctx) error {
 }
 
 func (a *App) handleWebhookCreate(c *fiber.Ctx) error {
-	var in webhookInput
-	if err := bodyJSON(c, &in); err != nil {
+	in, err := webhookInputFrom(c)
+	if err != nil {
 		return err
 	}
 	now := a.store.NowMS()
@@ -170,8 +170,8 @@ func (a *App) handleWebhookCreate(c *fiber.Ctx) error {
 }
 
 func (a *App) handleWebhookUpdate(c *fiber.Ctx) error {
-	var in webhookInput
-	if err := bodyJSON(c, &in); err != nil {
+	in, err := webhookInputFrom(c)
+	if err != nil {
 		return err
 	}
 	h, err := a.updateWebhook(c.UserContext(), c.Params("id"), func(h *Webhook) error {
@@ -210,6 +210,20 @@ func (a *App) updateWebhook(ctx context.Context, id string, change func(h *Webho
 			return nil, err
 		}
 	}
+}
+
+// webhookInputFrom decodes a create or update body and checks what the
+// decoder would let through: invalid UTF-8 and deep nesting.
+func webhookInputFrom(c *fiber.Ctx) (webhookInput, error) {
+	return decodeWebhookInput(c.Request().Body())
+}
+
+func decodeWebhookInput(body []byte) (webhookInput, error) {
+	var in webhookInput
+	if err := decodeBody(body, &in); err != nil {
+		return in, err
+	}
+	return in, checkWebhookBody(body)
 }
 
 func (a *App) handleWebhookDelete(c *fiber.Ctx) error {
@@ -305,8 +319,8 @@ func (a *App) applyWebhookInput(h *Webhook, in *webhookInput) error {
 			if reservedHeader(k) {
 				return invalid("headers."+k, "%s is set by Herald and cannot be overridden", k)
 			}
-			if strings.ContainsAny(v, "\r\n") || len(v) > 4096 {
-				return invalid("headers."+k, "header values must be one line of at most 4096 bytes")
+			if !validHeaderValue(v) || len(v) > 4096 {
+				return invalid("headers."+k, "header values must be one line of at most 4096 bytes, without control characters")
 			}
 			h.Headers[k] = v
 		}

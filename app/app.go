@@ -33,6 +33,7 @@ type App struct {
 	schedule []time.Duration
 	policy   sinks.NetPolicy
 	extras   extras
+	bodies   *bodyBudget // bytes of request bodies being read
 
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -82,12 +83,15 @@ func New(cfg Config, o Options) (*App, error) {
 	a.disp = newDispatcher(&Dispatcher{store: st, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
 		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
 		onDisabled: a.alertDisabled})
+	a.bodies = newBodyBudget(max(DefaultBodyBudget, 4*cfg.BodyLimit))
 	a.fiber = fiber.New(fiber.Config{
 		Immutable: true, // fasthttp reuses buffers; handlers keep strings
-		// fasthttp drops the connection on bodies over its limit, and a client
-		// still sending sees a reset instead of the answer. So it reads up to
-		// 4x more and limitBody answers those with a proper 413.
-		BodyLimit:             max(4*cfg.BodyLimit, 1<<20),
+		// Bodies are streamed and read only after the token is checked
+		// (readBody, see http_body.go); BodyLimit only bounds what the
+		// server buffers before a handler runs.
+		StreamRequestBody:     true,
+		BodyLimit:             cfg.BodyLimit,
+		ReadBufferSize:        MaxHeaderBytes,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           2 * time.Minute,
@@ -95,7 +99,8 @@ func New(cfg Config, o Options) (*App, error) {
 		ErrorHandler:          errorHandler(log),
 		AppName:               "Herald",
 	})
-	a.fiber.Use(a.recoverPanics, a.limitBody)
+	a.fiber.Server().HeaderReceived = streamEveryBody
+	a.fiber.Use(a.guardRequest, a.recoverPanics)
 	a.routes(a.fiber)
 	return a, nil
 }
@@ -107,14 +112,6 @@ func (a *App) recoverPanics(c *fiber.Ctx) (err error) {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	return c.Next()
-}
-
-// limitBody answers 413 for a body over the configured limit.
-func (a *App) limitBody(c *fiber.Ctx) error {
-	if len(c.Body()) > a.cfg.BodyLimit {
-		return errorf(CodeTooLarge, "", "the request body is %d bytes; the limit is %d", len(c.Body()), a.cfg.BodyLimit)
-	}
 	return c.Next()
 }
 
@@ -162,7 +159,7 @@ func (a *App) Start() error {
 
 // Serve answers HTTP on ln until Shutdown.
 func (a *App) Serve(ln net.Listener) error {
-	err := a.fiber.Listener(ln)
+	err := a.fiber.Listener(lingerListener{ln})
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -181,5 +178,3 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.alerts.Wait() // each is bounded by the delivery timeout
 	return errors.Join(err, a.store.Close())
 }
-
-func (a *App) handleMetrics(c *fiber.Ctx) error { return a.extras.metrics(c) }

@@ -40,6 +40,7 @@ type Config struct {
 	Sync                 string `toml:"sync"`
 	BodyLimit            int    `toml:"body_limit"`
 	LogLevel             string `toml:"log_level"`
+	MetricsToken         string `toml:"metrics_token"` // when set, /metrics needs it as a bearer token
 
 	Delivery  DeliveryConfig  `toml:"delivery"`
 	Slack     SlackConfig     `toml:"slack"`
@@ -147,6 +148,7 @@ func (c *Config) envVars() []envVar {
 		{"HERALD_SYNC", strVar(&c.Sync)},
 		{"HERALD_BODY_LIMIT", intVar(&c.BodyLimit)},
 		{"HERALD_LOG_LEVEL", strVar(&c.LogLevel)},
+		{"HERALD_METRICS_TOKEN", strVar(&c.MetricsToken)},
 		{"HERALD_RETRY_SCHEDULE", strVar(&c.Delivery.RetrySchedule)},
 		{"HERALD_DELIVERY_TIMEOUT", durVar(&c.Delivery.Timeout)},
 		{"HERALD_DELIVERY_WORKERS", intVar(&c.Delivery.Workers)},

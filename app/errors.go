@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/herald-webhooks/herald/app/store"
@@ -34,6 +35,10 @@ const (
 	CodeStorageFull   = store.CodeStorageFull
 	CodeTimeout       = "request_timeout"
 	CodeBadRequest    = "bad_request"
+
+	CodeUnsupportedEncoding = "unsupported_encoding"
+	CodeHeaderTooLarge      = "header_too_large"
+	CodeMethodNotAllowed    = "method_not_allowed"
 )
 
 var codeStatus = map[string]int{
@@ -50,6 +55,10 @@ var codeStatus = map[string]int{
 	CodeStorageFull:   fiber.StatusInsufficientStorage,
 	CodeTimeout:       fiber.StatusRequestTimeout,
 	CodeBadRequest:    fiber.StatusBadRequest,
+
+	CodeUnsupportedEncoding: fiber.StatusUnsupportedMediaType,
+	CodeHeaderTooLarge:      fiber.StatusRequestHeaderFieldsTooLarge,
+	CodeMethodNotAllowed:    fiber.StatusMethodNotAllowed,
 }
 
 func errorf(code, field, format string, args ...any) *Error {
@@ -93,6 +102,9 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if !ok {
 			status = fiber.StatusInternalServerError
 		}
+		if e.Code == CodeMethodNotAllowed {
+			c.Set(fiber.HeaderAllow, strings.Join(allowedMethods(c.App(), c.Path()), ", "))
+		}
 		return c.Status(status).JSON(errorBody{errorDetail{Code: e.Code, Message: e.Message, Field: e.Field}})
 	}
 }
@@ -104,7 +116,9 @@ func fromFiberError(fe *fiber.Error) *Error {
 	case fiber.StatusNotFound:
 		return &Error{Code: CodeNotFound, Message: "no such endpoint"}
 	case fiber.StatusMethodNotAllowed:
-		return &Error{Code: CodeNotFound, Message: "method not allowed on this endpoint"}
+		return &Error{Code: CodeMethodNotAllowed, Message: "method not allowed on this endpoint"}
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return &Error{Code: CodeHeaderTooLarge, Message: fmt.Sprintf("the request line and headers are over %d KiB", MaxHeaderBytes>>10)}
 	case fiber.StatusRequestTimeout:
 		return &Error{Code: CodeTimeout, Message: "the request was not received in time"}
 	}

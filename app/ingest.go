@@ -103,6 +103,9 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *store.IDGen
 	if raw[0] != '{' {
 		return nil, bad("data", "data must be a JSON object")
 	}
+	if err := checkJSONValue(CodeInvalidEvent, prefix+"data", raw); err != nil {
+		return nil, err
+	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, raw); err != nil {
 		return nil, bad("data", "data is not valid JSON")
@@ -112,6 +115,9 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *store.IDGen
 	dec.UseNumber()
 	if err := dec.Decode(&ev.Fields); err != nil {
 		return nil, bad("data", "data must be a JSON object")
+	}
+	if err := checkNumbers(CodeInvalidEvent, prefix+"data", ev.Fields); err != nil {
+		return nil, err
 	}
 	for _, path := range et.Required {
 		v, ok := store.Lookup(ev.Fields, path)

@@ -155,7 +155,7 @@ func (s *Slack) postWebhook(ctx context.Context, hookURL string, msg slackMessag
 	hr.Header.Set("Content-Type", "application/json")
 	resp, err := s.client.Do(hr)
 	if err != nil {
-		return Result{}, fmt.Errorf("slack: %s", describeNetError(withoutURL(err)))
+		return Result{}, transportError("slack", err) // like the webhook sink: a blocked address fails at once
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))

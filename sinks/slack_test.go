@@ -428,6 +428,8 @@ func TestSlackRefusesBadTargetsWithoutCallingSlack(t *testing.T) {
 	}{
 		{"a loopback webhook URL when private networks are not allowed",
 			newTestSlack(newFakeClock(), SlackOptions{Policy: NetPolicy{AllowHTTP: true}}), hookRequest(srv.URL)},
+		{"a loopback webhook URL that only the dial guard catches",
+			newTestSlack(newFakeClock(), SlackOptions{Policy: testPolicy, Client: NewHTTPClient(NetPolicy{AllowHTTP: true}, 2*time.Second)}), hookRequest(srv.URL)},
 		{"a channel when the bot token has been removed",
 			newTestSlack(newFakeClock(), SlackOptions{APIURL: srv.URL + "/api/"}), channelRequest("C0123")},
 	}

@@ -57,11 +57,7 @@ func (w *Webhook) Deliver(ctx context.Context, req *Request) (Result, error) {
 
 	resp, err := w.Client.Do(hr)
 	if err != nil {
-		nerr := &netError{msg: "webhook: " + describeNetError(err), err: withoutURL(err)}
-		if errors.Is(err, ErrBlockedTarget) {
-			return Result{}, Permanent(nerr) // the address will not become public by retrying
-		}
-		return Result{}, nerr
+		return Result{}, transportError("webhook", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
@@ -120,6 +116,24 @@ type netError struct {
 func (e *netError) Error() string { return e.msg }
 func (e *netError) Unwrap() error { return e.err }
 
+// transportError names the sink and classifies a request that got no
+// usable answer. Retrying cannot make a blocked address public, and a
+// receiver whose headers overflow the cap would cost the same again, so
+// those fail at once; everything else (timeouts, refused connections) retries.
+func transportError(prefix string, err error) error {
+	nerr := &netError{msg: prefix + ": " + describeNetError(err), err: withoutURL(err)}
+	if errors.Is(err, ErrBlockedTarget) || headerOverflow(err) {
+		return Permanent(nerr)
+	}
+	return nerr
+}
+
+// headerOverflow reports net/http's refusal of response headers over
+// MaxResponseHeaderBytes (it has no exported error for it).
+func headerOverflow(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "server response headers exceeded")
+}
+
 // describeNetError shortens transport errors to what a user can act on. The
 // URL is left out: webhook URLs often carry secrets (catch-hook tokens).
 func describeNetError(err error) string {
@@ -128,6 +142,8 @@ func describeNetError(err error) string {
 	switch {
 	case errors.Is(err, ErrBlockedTarget):
 		return ErrBlockedTarget.Error()
+	case headerOverflow(err):
+		return fmt.Sprintf("the receiver's response headers are over %d KiB; not retried", MaxResponseHeaderBytes>>10)
 	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Client.Timeout") || strings.Contains(msg, "timeout"):
 		return "timeout: no answer in time"
 	case strings.Contains(msg, "connection refused"):

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -337,5 +338,64 @@ func TestWebhookValidate(t *testing.T) {
 	}
 	if err := w.Validate(Target{URL: "http://hooks.example.com/in"}); err == nil {
 		t.Error("a plain http URL was accepted under the default policy")
+	}
+}
+
+// endlessHeaders is a receiver that answers every connection with a status
+// line and then headers that never end. It counts the bytes it got to send
+// before Herald hung up.
+func endlessHeaders(t *testing.T) (url string, sent *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	sent = &atomic.Int64{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+				buf := make([]byte, 64<<10)
+				if _, err := c.Read(buf); err != nil { // the request
+					return
+				}
+				line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+				if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\n")); err != nil {
+					return
+				}
+				for sent.Load() < 100<<20 {
+					n, err := c.Write(line)
+					sent.Add(int64(n))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/hook", sent
+}
+
+func TestWebhookDeliverStopsReadingEndlessHeaders(t *testing.T) {
+	url, sent := endlessHeaders(t)
+	w := newTestWebhook(10 * time.Second)
+	start := time.Now()
+	_, err := w.Deliver(context.Background(), webhookRequest(url, NewSecret()))
+	checkClass(t, err, wantClass{permanent: true}) // retrying would cost the same again
+	if !strings.Contains(err.Error(), "headers are over 64 KiB") {
+		t.Errorf("error = %q, want it to say the headers are too large", err)
+	}
+	// Go's default is about 10 MB; kernel buffers add a few hundred KiB.
+	if n := sent.Load(); n > 4<<20 {
+		t.Errorf("Herald read about %d KiB of headers, want it to stop soon after 64 KiB", n>>10)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v, want it to give up at once", d)
 	}
 }

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herald-webhooks/herald/app/store"
+)
+
+// Fuzz targets for what comes from outside: ingest bodies, webhook bodies
+// and the config file. `make fuzz` runs each for a few seconds; seeds are in
+// testdata/fuzz/<target>. A crash found becomes a seed there, so plain
+// `go test` replays it for good.
+
+// checkRefusal fails unless err is the API's error with a 4xx status.
+func checkRefusal(t *testing.T, err error) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not an *Error: it would answer 500", err, err)
+	}
+	if status := codeStatus[e.Code]; status < 400 || status >= 500 {
+		t.Fatalf("error %q answers %d, want a 4xx", e.Code, status)
+	}
+	if e.Message == "" || !utf8.ValidString(e.Message) || !utf8.ValidString(e.Field) {
+		t.Fatalf("error %+v: message empty or not UTF-8", e)
+	}
+}
+
+func FuzzEventIngest(f *testing.F) {
+	f.Add([]byte(`{"event":"contact_created","data":{"contact":{"id":"c1","name":"Ana"}}}`))
+	f.Add([]byte(`{"event":"tag_applied","data":{"contact":{"id":"c1"},"tag":" VIP "},"id":"evt_1","timestamp":"2026-11-27T08:00:00.123Z"}`))
+	f.Add([]byte(`{"event":"new_message","data":{"contact":{"id":"c1"},"message":{"text":"hi","channel":"sms","direction":"outbound"}}}`))
+	f.Add([]byte(`{"events":[{"event":"credits_spent","data":{"credits":{"amount":5}}}]}`))
+	f.Add([]byte(`{"event":"contact_created","data":{"contact":{"id":"\xff"}}}`))
+	ids := store.NewIDGen()
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in EventInput
+		if err := decodeBody(body, &in); err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		ev, verr := prepareEvent(&in, "", now, ids)
+		if verr != nil {
+			checkRefusal(t, verr)
+			return
+		}
+		if !json.Valid(ev.Data) || !utf8.Valid(ev.Data) || ev.Data[0] != '{' || jsonDepth(ev.Data) > MaxJSONDepth {
+			t.Fatalf("accepted data that is not a valid, shallow, UTF-8 object: %q", ev.Data)
+		}
+		if !eventIDPattern.MatchString(ev.ID) || catalogByName[ev.Event] == nil || ev.Event == TestEvent {
+			t.Fatalf("accepted id %q event %q", ev.ID, ev.Event)
+		}
+		var env map[string]any
+		if err := json.Unmarshal(envelopeBody(envelopeOf(ev)), &env); err != nil {
+			t.Fatalf("the envelope of an accepted event does not decode: %v", err)
+		}
+		// The same event again hashes the same: idempotency depends on it.
+		again, verr := prepareEvent(&in, "", now, ids)
+		if verr != nil || again.ContentHash != ev.ContentHash {
+			t.Fatalf("preparing the same input twice differs: %v", verr)
+		}
+	})
+}
+
+// fuzzApp is an App with the real sinks and the strict URL policy, not started.
+func fuzzApp(f *testing.F) *App {
+	cfg := DefaultConfig()
+	cfg.DataDir = f.TempDir()
+	cfg.AdminToken = testAdminToken
+	a, err := New(cfg, Options{Schema: testSchema(f)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { a.store.Close() })
+	return a
+}
+
+func FuzzWebhookBody(f *testing.F) {
+	f.Add([]byte(`{"url":"https://example.com/h","events":["contact_created"],"tags":["VIP"],"headers":{"X-Team":"a"}}`), false)
+	f.Add([]byte(`{"sink":"slack","url":"https://hooks.slack.com/services/T/B/x","events":["human_alerted"]}`), false)
+	f.Add([]byte(`{"name":"renamed","enabled":false,"config":{"a":[1,{"b":null}]}}`), true)
+	f.Add([]byte(`{"url":"https://0177.0.0.1/h","events":["*"]}`), false)
+	f.Add([]byte(`{"headers":{"X-A":"\u0000"}}`), true)
+	a := fuzzApp(f)
+	base := &Webhook{ID: "wh_fuzz", Name: "base", URL: "https://example.com/h", Sink: "webhook", Enabled: true,
+		Config: map[string]any{}, Events: []string{"contact_created"}, Tags: []string{}, Headers: map[string]string{},
+		Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+	f.Fuzz(func(t *testing.T, body []byte, update bool) {
+		in, err := decodeWebhookInput(body)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		h := &Webhook{Sink: "webhook", Enabled: true, Config: map[string]any{}, Events: []string{}, Tags: []string{},
+			Headers: map[string]string{}, Secret: base.Secret}
+		if update {
+			c := *base
+			c.Headers = maps.Clone(base.Headers)
+			h = &c
+		}
+		if err := a.applyWebhookInput(h, &in); err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if len(h.Events) == 0 && len(h.Tags) == 0 {
+			t.Fatal("accepted a webhook with neither events nor tags")
+		}
+		for k, v := range h.Headers {
+			if !headerName.MatchString(k) || reservedHeader(k) || !validHeaderValue(v) {
+				t.Fatalf("accepted header %q: %q", k, v)
+			}
+		}
+		if h.Sink == "webhook" {
+			if err := a.policy.CheckURL(h.URL); err != nil {
+				t.Fatalf("accepted a URL the policy refuses: %q: %v", h.URL, err)
+			}
+		}
+		out, err := json.Marshal(h.Config)
+		if err != nil || !utf8.Valid(out) || jsonDepth(out) > MaxJSONDepth {
+			t.Fatalf("accepted config that does not encode as shallow UTF-8 JSON: %v", err)
+		}
+		if !utf8.ValidString(h.Name) || len([]rune(h.Name)) > 200 {
+			t.Fatalf("accepted name %q", h.Name)
+		}
+	})
+}
+
+func FuzzConfig(f *testing.F) {
+	example, err := os.ReadFile("../config.example.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(example), "")
+	f.Add("listen = \"0.0.0.0:9000\"\n[delivery]\ntimeout = \"3s\"\n", "HERALD_RETRY_SCHEDULE=1s,2s\nHERALD_SYNC=full")
+	f.Add("[reconcile]\nschedule = \"@every 5m\"\n[plugins.sha256]\njsonl = \"00\"\n", "HERALD_DELIVERY_WORKERS=0")
+	f.Add("body_limit = -1\n", "HERALD_ALLOW_HTTP=maybe")
+	path := filepath.Join(f.TempDir(), "herald.toml") // one per fuzz worker process, which runs inputs one at a time
+	f.Fuzz(func(t *testing.T, file, env string) {
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		vars := map[string]string{}
+		for line := range strings.Lines(env) {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && strings.HasPrefix(k, "HERALD_") && !strings.HasSuffix(k, "_FILE") {
+				vars[k] = v
+			}
+		}
+		cfg, err := LoadConfig(path, func(k string) string { return vars[k] })
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an empty error message")
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("LoadConfig accepted what Validate refuses: %v", err)
+		}
+		if _, err := ParseRetrySchedule(cfg.Delivery.RetrySchedule); err != nil || cfg.BodyLimit < 1024 || cfg.Delivery.Workers < 1 {
+			t.Fatalf("accepted config %+v", cfg)
+		}
+	})
+}

@@ -1,0 +1,112 @@
+package app
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaxJSONDepth is how deeply event data and webhook config may nest. Deeper
+// documents are valid JSON, but answers that carry them break common
+// decoders (Python's gives up near 1,000 levels), and no real event needs it.
+const MaxJSONDepth = 64
+
+// jsonDepth is the deepest nesting of objects and arrays in raw, which is
+// valid JSON: {} is 1, {"a":[1]} is 2.
+func jsonDepth(raw []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, b := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// checkJSONValue refuses a raw JSON value holding invalid UTF-8 (which Go's
+// decoder would silently replace, and a signed body would carry as is) or
+// nested deeper than MaxJSONDepth. field names it in the error.
+func checkJSONValue(code, field string, raw []byte) *Error {
+	if !utf8.Valid(raw) {
+		return errorf(code, field, "%s holds text that is not valid UTF-8; send UTF-8 (Herald refuses it rather than replace it)", field)
+	}
+	if d := jsonDepth(raw); d > MaxJSONDepth {
+		return errorf(code, field, "%s is nested %d levels deep; at most %d are allowed", field, d, MaxJSONDepth)
+	}
+	return nil
+}
+
+// checkWebhookBody checks each top-level field of a webhook create or
+// update body, which decodeStrict has already accepted.
+func checkWebhookBody(body []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return describeJSONError(err)
+	}
+	for name, raw := range fields {
+		if err := checkJSONValue(CodeInvalid, name, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validHeaderValue reports whether v can be sent as an HTTP header value:
+// no control characters but tab (RFC 9110 §5.5). Go's client refuses the
+// others at send time, so they are refused here at save time.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// checkNumbers refuses numbers too large for a float64 (I-JSON, RFC 7493):
+// JSON allows 1e999, but receivers' decoders fail on it or read infinity.
+// v is data decoded with UseNumber; path names where it sits.
+func checkNumbers(code, path string, v any) *Error {
+	switch x := v.(type) {
+	case json.Number:
+		if _, err := x.Float64(); err != nil {
+			return errorf(code, path, "%s is %s, a number too large to exchange safely", path, clip(string(x), 40))
+		}
+	case map[string]any:
+		for k, e := range x {
+			if err := checkNumbers(code, path+"."+k, e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := checkNumbers(code, path+"["+strconv.Itoa(i)+"]", e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
