@@ -22,6 +22,10 @@ type hostSink struct{ h *Host }
 // waits before it looks again (POST /api/v1/plugins/reload wakes it sooner).
 const NotInstalledWait = 30 * time.Second
 
+// sharedCrashWait is how soon a delivery that was in flight at a crash,
+// with others, is sent again (alone). The plugin restarts at once.
+const sharedCrashWait = 100 * time.Millisecond
+
 func (s hostSink) Deliver(ctx context.Context, req *sinks.Request) (sinks.Result, error) {
 	return s.h.deliver(ctx, req)
 }
@@ -101,13 +105,14 @@ func (p *instance) deliver(ctx context.Context, key string, body []byte, config 
 			p.died(proc, "the plugin process is gone")
 			continue // to the new process
 		}
-		ended := p.endedBy(proc)
+		ended, alone := p.endedBy(proc)
 		if ended == "" && connectionLost(err) {
-			ended = p.died(proc, "the connection broke during a call")
+			p.died(proc, "the connection broke during a call")
+			ended, alone = p.endedBy(proc)
 		}
 		switch ended {
 		case endDied:
-			return sinks.Result{}, p.crashed(key, "the plugin process died while delivering this event")
+			return sinks.Result{}, p.crashed(key, "the plugin process died while delivering this event", alone)
 		case endHung:
 			return sinks.Result{}, errors.New("no answer: the plugin stopped answering and was restarted")
 		case endStopped:
@@ -117,14 +122,19 @@ func (p *instance) deliver(ctx context.Context, key string, body []byte, config 
 	}
 }
 
-// crashed counts a crash against the delivery key: the first ones are
-// retried (alone), the last one fails the delivery for good.
-func (p *instance) crashed(key, what string) error {
+// crashed counts a crash against the delivery key. A crash the call was
+// alone for is surely its own and charged; one shared with other calls is
+// not charged, and the event is sent again alone to find out. The
+// maxCrashes-th crash fails the delivery for good.
+func (p *instance) crashed(key, what string, alone bool) error {
 	n := p.strikes.add(key)
-	if n >= maxCrashes {
+	switch {
+	case n >= maxCrashes:
 		p.strikes.clear(key)
 		p.log.Warn("Plugin crashed on the same delivery again; failing it", "delivery", key, "crashes", n)
 		return sinks.Permanent(fmt.Errorf("%s (%d times)", crashReason, n))
+	case !alone:
+		return sinks.Unavailable(fmt.Errorf("%s, with other calls in flight; not counted: it is sent again alone", what), sharedCrashWait)
 	}
 	return fmt.Errorf("%s (crash %d; it fails at %d)", what, n, maxCrashes)
 }
@@ -136,7 +146,7 @@ func (p *instance) outcome(key string, res protocol.Result) (sinks.Result, error
 		out.Body = []byte(res.Body)
 	}
 	if res.Outcome == protocol.OutcomePanic {
-		return out, p.crashed(key, "the plugin panicked while delivering this event: "+res.Error)
+		return out, p.crashed(key, "the plugin panicked while delivering this event: "+res.Error, true)
 	}
 	p.strikes.clear(key)
 	msg := res.Error

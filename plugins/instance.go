@@ -259,6 +259,7 @@ func (p *instance) endLocked(proc *process, why, reason string) {
 		return
 	}
 	proc.ended = why
+	proc.inFlightAtEnd = proc.inFlight
 	p.proc = nil
 	p.reaping.Go(func() { p.reap(proc) })
 	if why == endStopped || p.stopped {
@@ -313,11 +314,12 @@ func (p *instance) callDone(proc *process, err error) {
 	}
 }
 
-// endedBy says how Herald ended proc ("" while it is in use).
-func (p *instance) endedBy(proc *process) string {
+// endedBy says how Herald ended proc ("" while it is in use) and whether
+// a single call was in flight then.
+func (p *instance) endedBy(proc *process) (why string, alone bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return proc.ended
+	return proc.ended, proc.inFlightAtEnd <= 1
 }
 
 // stop ends the process for good, waiting for a start in progress.
@@ -431,7 +433,10 @@ type process struct {
 	// Guarded by the instance's mu.
 	ended    string // endDied, endHung or endStopped once retired
 	inFlight int    // calls sent and not yet answered
-	timeouts int    // calls in a row that got no answer in time
+	// inFlightAtEnd is inFlight when it was retired: 1 means the call
+	// that saw it die was alone on it.
+	inFlightAtEnd int
+	timeouts      int // calls in a row that got no answer in time
 }
 
 func (pr *process) pid() int {
