@@ -22,7 +22,9 @@ func (discord) Describe() sdk.Info {
 		}}
 }
 
-func (discord) Validate(cfg sdk.Config) error { return sdk.CheckURL("webhook_url", cfg.String("webhook_url")) }
+func (discord) Validate(cfg sdk.Config) error {
+	return sdk.CheckURL("webhook_url", cfg.String("webhook_url"))
+}
 
 // data is what the card shows of an event's data; other fields are ignored.
 type data struct {
