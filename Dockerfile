@@ -3,6 +3,8 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# The plugin SDK is a module of its own, required through a replace.
+COPY plugins/sdk/go.mod plugins/sdk/go.sum ./plugins/sdk/
 RUN go mod download
 COPY . .
 ARG VERSION=dev

@@ -39,8 +39,8 @@ fuzz:
 
 # The example sink plugins, ready to copy into the plugin folder.
 plugins:
-	go build -trimpath -o bin/plugins/herald-sink-jsonl ./plugins/jsonl
-	go build -trimpath -o bin/plugins/herald-sink-discord ./plugins/discord
+	go build -trimpath -ldflags "-s -w" -o bin/plugins/herald-sink-jsonl ./plugins/jsonl
+	go build -trimpath -ldflags "-s -w" -o bin/plugins/herald-sink-discord ./plugins/discord
 
 docker:
 	docker build --build-arg VERSION=$(VERSION) -t herald:$(VERSION) .

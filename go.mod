@@ -3,6 +3,7 @@ module github.com/herald-webhooks/herald
 go 1.26.8
 
 require (
+	github.com/herald-webhooks/herald/plugins/sdk v0.0.0
 	code.dny.dev/ssrf v0.3.0 // indirect
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/andybalholm/brotli v1.1.0 // indirect
@@ -44,3 +45,5 @@ require (
 	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/herald-webhooks/herald/plugins/sdk => ./plugins/sdk

@@ -59,7 +59,7 @@ func (a *App) handleWebhookTest(c *fiber.Ctx) error {
 	o := &store.AttemptOutcome{DeliveryID: cd.ID, WebhookID: h.ID, Lease: cd.Lease, Number: 1, StartedAt: now.UnixMilli(),
 		DurationMS: time.Since(start).Milliseconds(), StatusCode: res.StatusCode, Body: string(res.Body), Trigger: "test", Status: StatusSucceeded}
 	if err != nil {
-		o.Status, o.Error = StatusFailed, err.Error()
+		o.Status, o.Error = StatusFailed, sinks.Redact(err.Error(), requestSecrets(req)...)
 	}
 	if _, rerr := a.store.RecordAttempt(context.Background(), o); rerr != nil {
 		return rerr

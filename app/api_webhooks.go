@@ -73,7 +73,7 @@ type webhookInput struct {
 // toWebhookJSON renders h; all is every webhook (for the duplicate-URL
 // warning), loaded once per request by the caller, or nil to load it here.
 func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool, all ...*Webhook) (webhookJSON, error) {
-	out := webhookJSON{ID: h.ID, Name: h.Name, URL: h.URL, Sink: h.Sink, Plugin: h.Plugin, Config: h.Config,
+	out := webhookJSON{ID: h.ID, Name: h.Name, URL: h.URL, Sink: h.Sink, Plugin: h.Plugin, Config: a.maskedConfig(h),
 		Events: h.Events, Tags: h.Tags, GenerateSummary: h.GenerateSummary, Enabled: h.Enabled, AutoReplay: h.AutoReplay,
 		Headers: h.Headers, Secret: h.Secret, CreatedAt: store.FormatTime(h.CreatedAt), UpdatedAt: store.FormatTime(h.UpdatedAt),
 		DisabledReason: h.DisabledReason, Warnings: []string{}}
@@ -273,7 +273,7 @@ func (a *App) applyWebhookInput(h *Webhook, in *webhookInput) error {
 		h.Plugin = strings.TrimSpace(*in.Plugin)
 	}
 	if in.Config != nil {
-		h.Config = *in.Config
+		h.Config = a.keepMaskedSecrets(h, h.Config, *in.Config)
 		if h.Config == nil {
 			h.Config = map[string]any{}
 		}

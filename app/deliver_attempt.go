@@ -57,6 +57,7 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 	o.StatusCode = res.StatusCode
 	o.Body = string(res.Body)
 	d.decide(o, c, err)
+	o.Error = sinks.Redact(o.Error, requestSecrets(req)...)
 	d.metrics.observeAttempt(h.Sink, o.Status, time.Since(start))
 
 	recovered, rerr := d.store.RecordAttempt(context.Background(), o)

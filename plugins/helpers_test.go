@@ -19,7 +19,7 @@ import (
 	"github.com/herald-webhooks/herald/sinks"
 )
 
-// The example plugins are built once per test binary into binDir.
+// The example and test plugins are built once per test binary into binDir.
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -42,7 +42,10 @@ func builtPlugin(t *testing.T, name string) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator), "./jsonl", "./discord")
+		// crashy misbehaves on demand; protocol1 is jsonl built with the
+		// old host-module package, which spoke only protocol 1.
+		cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator),
+			"./jsonl", "./discord", "./testdata/crashy", "./testdata/protocol1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("build example plugins: %v\n%s", err, out)
 		}

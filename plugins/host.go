@@ -1,3 +1,14 @@
+// Package plugins is Herald's plugin host: it finds sink plugin executables
+// (herald-sink-<name>), runs them with hashicorp/go-plugin, and adapts them
+// to sinks.Sink. The protocol lives in the SDK module
+// (plugins/sdk/protocol); plugin authors import only plugins/sdk.
+//
+// A plugin that dies is restarted at once. Only the calls in flight when it
+// died are charged an attempt; calls waiting for it go to the new process.
+// An event that was in flight at a crash is then sent alone, so an event
+// that crashes the plugin again is known for sure, and after maxCrashes it
+// fails for good. A plugin that stops answering (hangLimit timeouts in a
+// row) is killed and restarted.
 package plugins
 
 import (
@@ -16,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/herald-webhooks/herald/plugins/sdk/protocol"
 )
 
 const (
@@ -44,11 +57,13 @@ type HostOptions struct {
 
 // Status is what GET /api/v1/plugins shows for one plugin.
 type Status struct {
-	Info
+	protocol.Info
 	Path    string `json:"path"`
 	SHA256  string `json:"sha256"`
 	Running bool   `json:"running"`
-	Error   string `json:"error,omitempty"`
+	// Protocol is the plugin protocol version in use (0 while not running).
+	Protocol int    `json:"protocol"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Host finds plugin executables, runs them, and adapts them to sinks.Sink.
@@ -272,7 +287,7 @@ func pluginEnv(allowHTTP, allowPrivate bool) []string {
 		}
 	}
 	return append(env,
-		"HERALD_ALLOW_HTTP="+strconv.FormatBool(allowHTTP),
-		"HERALD_ALLOW_PRIVATE_NETWORKS="+strconv.FormatBool(allowPrivate),
+		protocol.EnvAllowHTTP+"="+strconv.FormatBool(allowHTTP),
+		protocol.EnvAllowPrivate+"="+strconv.FormatBool(allowPrivate),
 	)
 }

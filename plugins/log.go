@@ -19,10 +19,11 @@ type hclogAdapter struct {
 	// binary's base name; output marks that logger.
 	outputName string
 	output     bool
+	redact     func(string) string // scrubs secrets from what the plugin prints
 }
 
-func newHCLogger(log *slog.Logger, binary string) hclog.Logger {
-	return &hclogAdapter{Logger: hclog.NewNullLogger(), log: log, outputName: binary}
+func newHCLogger(log *slog.Logger, binary string, redact func(string) string) hclog.Logger {
+	return &hclogAdapter{Logger: hclog.NewNullLogger(), log: log, outputName: binary, redact: redact}
 }
 
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
@@ -31,6 +32,9 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	// carry a timestamp. Plain lines are what authors write on purpose.
 	if a.output && level == hclog.Debug && len(args) == 0 {
 		level = hclog.Info
+	}
+	if a.output && a.redact != nil {
+		msg = a.redact(msg)
 	}
 	a.log.Log(context.Background(), slogLevel(level), msg, renameKey(args, "plugin", "binary")...)
 }
@@ -112,6 +116,7 @@ func slogLevel(l hclog.Level) slog.Level {
 type lineWriter struct {
 	log    *slog.Logger
 	stream string
+	redact func(string) string // nil: lines are logged as written
 
 	mu  sync.Mutex
 	buf []byte
@@ -127,16 +132,23 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 			break
 		}
 		if line := bytes.TrimRight(w.buf[:i], "\r"); len(line) > 0 {
-			w.log.Info(string(line), "stream", w.stream)
+			w.emit(string(line))
 		}
 		w.buf = w.buf[i+1:]
 	}
 	// A runaway line without newlines is logged in pieces, not buffered forever.
 	if len(w.buf) >= maxLogLine {
-		w.log.Info(string(w.buf), "stream", w.stream)
+		w.emit(string(w.buf))
 		w.buf = nil
 	}
 	return len(p), nil
+}
+
+func (w *lineWriter) emit(line string) {
+	if w.redact != nil {
+		line = w.redact(line)
+	}
+	w.log.Info(line, "stream", w.stream)
 }
 
 const maxLogLine = 64 << 10

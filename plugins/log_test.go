@@ -65,7 +65,7 @@ func TestHCLogAdapter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			base := slog.New(slog.NewJSONHandler(&buf, nil)).With("plugin", "x")
-			tt.log(newHCLogger(base, "herald-sink-x"))
+			tt.log(newHCLogger(base, "herald-sink-x", nil))
 			recs := records(t, &buf)
 			if tt.wantLevel == "" {
 				if len(recs) != 0 {
@@ -87,7 +87,7 @@ func TestHCLogAdapter(t *testing.T) {
 	}
 
 	t.Run("the level follows the slog handler", func(t *testing.T) {
-		l := newHCLogger(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, &slog.HandlerOptions{Level: slog.LevelWarn})), "b")
+		l := newHCLogger(slog.New(slog.NewJSONHandler(&bytes.Buffer{}, &slog.HandlerOptions{Level: slog.LevelWarn})), "b", nil)
 		if got := l.GetLevel(); got != hclog.Warn {
 			t.Errorf("GetLevel = %v, want warn", got)
 		}

@@ -10,41 +10,39 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/herald-webhooks/herald/plugins"
-	"github.com/herald-webhooks/herald/sinks"
+	"github.com/herald-webhooks/herald/plugins/sdk"
 )
 
 type jsonl struct {
 	mu sync.Mutex // one write at a time, so lines never interleave
 }
 
-func (*jsonl) Describe() plugins.Info {
-	return plugins.Info{
+func (*jsonl) Describe() sdk.Info {
+	return sdk.Info{
 		Name:        "jsonl",
-		Version:     "1.0.0",
+		Version:     "1.1.0",
 		Description: "Appends each event as one JSON line to a file.",
-		Fields: []plugins.Field{
-			{Name: "path", Type: plugins.FieldString, Description: "Absolute path of the file to append to", Required: true},
+		Fields: []sdk.Field{
+			{Name: "path", Type: sdk.FieldString, Description: "Absolute path of the file to append to", Required: true},
 		},
 	}
 }
 
-func (*jsonl) Validate(config map[string]any) error {
-	if path, _ := config["path"].(string); !filepath.IsAbs(path) {
-		return &sinks.ValidationError{Field: "path", Message: "must be an absolute path"}
+func (*jsonl) Validate(cfg sdk.Config) error {
+	if !filepath.IsAbs(cfg.String("path")) {
+		return &sdk.ValidationError{Field: "path", Message: "must be an absolute path"}
 	}
 	return nil
 }
 
-func (j *jsonl) Deliver(_ context.Context, env sinks.Envelope, config map[string]any) error {
+func (j *jsonl) Deliver(_ context.Context, env sdk.Envelope, cfg sdk.Config) error {
 	line, err := json.Marshal(env)
 	if err != nil {
-		return plugins.Permanent(err)
+		return sdk.Permanent(err)
 	}
-	path, _ := config["path"].(string)
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(cfg.String("path"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err // retryable: the disk or folder may come back
 	}
@@ -55,4 +53,4 @@ func (j *jsonl) Deliver(_ context.Context, env sinks.Envelope, config map[string
 	return errors.Join(err, f.Close())
 }
 
-func main() { plugins.Serve(&jsonl{}) }
+func main() { sdk.Serve(&jsonl{}) }

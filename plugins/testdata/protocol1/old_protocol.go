@@ -1,12 +1,13 @@
-// Package plugins runs external sink plugins: executables named
+// The old package plugins ran external sink plugins: executables named
 // herald-sink-<name> that Herald starts with hashicorp/go-plugin and talks to
 // over gRPC. It holds the three parts both sides share or need: the protocol
 // (handshake, plugin map, gRPC service), the SDK a plugin author calls
 // (Sink, Serve, Permanent), and the Host that adapts plugins to sinks.Sink.
-package plugins
+package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -55,5 +56,5 @@ func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 }
 
 func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &sinkClient{conn: c}, nil
+	return nil, errors.New("this copy has only the plugin side")
 }
