@@ -47,6 +47,9 @@ func (a *App) routes(f *fiber.App) {
 	admin.Get("/reconcile/runs", a.handleReconcileRuns)
 	admin.Post("/reconcile/run", a.handleReconcileRun)
 
+	admin.Get("/stats", a.handleStats)
+	admin.Get("/settings", a.handleSettings)
+
 	api.Use(func(c *fiber.Ctx) error {
 		return errorf(CodeNotFound, "", "no such endpoint: %s %s", c.Method(), c.Path())
 	})

@@ -7,13 +7,14 @@ import (
 )
 
 type eventJSON struct {
-	ID         string          `json:"id"`
-	Event      string          `json:"event"`
-	Timestamp  string          `json:"timestamp"`
-	Data       any             `json:"data"`
-	CreatedAt  string          `json:"created_at"`
-	Cursor     string          `json:"cursor"` // resume GET /events after this one
-	Deliveries *[]deliveryJSON `json:"deliveries,omitempty"`
+	ID            string          `json:"id"`
+	Event         string          `json:"event"`
+	Timestamp     string          `json:"timestamp"`
+	Data          any             `json:"data"`
+	CreatedAt     string          `json:"created_at"`
+	Cursor        string          `json:"cursor"` // resume GET /events after this one
+	Deliveries    *[]deliveryJSON `json:"deliveries,omitempty"`
+	DeliveryCount *int            `json:"delivery_count,omitempty"` // in lists; 0: it matched no webhook
 }
 
 func toEventJSON(e *Event) eventJSON {
@@ -126,13 +127,31 @@ func (a *App) handleEventList(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	evs, err := a.store.FindEvents(c.UserContext(), f)
+	find := a.store.FindEvents
+	switch c.Query("order", "asc") {
+	case "asc":
+	case "desc":
+		find = a.store.FindEventsNewest // ?after= then continues with older events
+	default:
+		return invalid("order", "order must be asc (oldest first) or desc (newest first)")
+	}
+	evs, err := find(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(evs))
+	for i, e := range evs {
+		ids[i] = e.ID
+	}
+	counts, err := a.store.CountDeliveries(c.UserContext(), ids)
 	if err != nil {
 		return err
 	}
 	out := make([]eventJSON, len(evs))
 	for i, e := range evs {
 		out[i] = toEventJSON(e)
+		n := counts[e.ID]
+		out[i].DeliveryCount = &n
 	}
 	return c.JSON(pageOf(out, out, limit, func(e eventJSON) string { return e.Cursor }))
 }

@@ -68,6 +68,7 @@ func New(cfg Config, o Options) (*App, error) {
 	if a.version == "" {
 		a.version = "dev"
 	}
+	a.warnGuardsOff()
 	a.metrics = newMetrics(store)
 	a.auth = &authenticator{store: store}
 	if err := a.bootstrapAdmin(context.Background()); err != nil {

@@ -46,18 +46,18 @@ func (p NetPolicy) CheckURL(raw string) error {
 	}
 	host := strings.ToLower(u.Hostname())
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return &ValidationError{Field: "url", Message: "must not point at this machine (localhost)"}
+		return &ValidationError{Field: "url", Message: "must not point at this machine (localhost); set HERALD_ALLOW_PRIVATE_NETWORKS=true to allow it for development"}
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if err := guardian().SafeAddr(ip.Unmap()); err != nil {
-			return &ValidationError{Field: "url", Message: "must not point at a private, loopback, link-local or metadata address"}
+			return &ValidationError{Field: "url", Message: "must not point at a private, loopback, link-local or metadata address; set HERALD_ALLOW_PRIVATE_NETWORKS=true to allow it for development"}
 		}
 	}
 	return nil
 }
 
 // ErrBlockedTarget is returned (wrapped) when the dial guard refuses an address.
-var ErrBlockedTarget = errors.New("blocked target: private, loopback, link-local or metadata address")
+var ErrBlockedTarget = errors.New("blocked target: private, loopback, link-local or metadata address (HERALD_ALLOW_PRIVATE_NETWORKS allows it)")
 
 func guardian() *ssrf.Guardian { return ssrf.New(ssrf.WithAnyPort()) }
 
