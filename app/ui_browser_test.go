@@ -319,9 +319,16 @@ func TestBrowserWebhooksUI(t *testing.T) {
 			t.Errorf("the list is %d px wide on a 390 px screen", w)
 		}
 		b.keep(t, "list-390")
-		b.do(t, "open the form on a phone", chromedp.Click(id("new-webhook")), chromedp.WaitVisible(id("ev-contact_created")))
+		b.do(t, "open the form on a phone", chromedp.Click(id("new-webhook")), chromedp.WaitVisible(chromedp.CSS(`[data-testid="event-group"]`)))
 		if w := eval[int](t, b, "document.documentElement.scrollWidth"); w > 390 {
 			t.Errorf("the form is %d px wide on a 390 px screen", w)
+		}
+		// On a phone the event groups start folded, so the form is short.
+		if open := eval[int](t, b, `document.querySelectorAll('[data-testid="event-group"][open]').length`); open != 0 {
+			t.Errorf("%d event groups are unfolded on a new form on a phone, want none", open)
+		}
+		if h := eval[int](t, b, `document.getElementById("field-events").offsetHeight`); h > 600 {
+			t.Errorf("the events section is %d px tall on a phone", h)
 		}
 		b.keep(t, "form-390")
 		b.do(t, "back to desktop", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(srv.URL+"/#/webhooks"),
