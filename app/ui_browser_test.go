@@ -26,7 +26,8 @@ const browserStepTimeout = 15 * time.Second
 
 // uiBrowser drives one headless Chromium tab for a whole test.
 type uiBrowser struct {
-	ctx context.Context
+	ctx   context.Context
+	close func() // ends Chromium; safe to call more than once
 
 	mu         sync.Mutex
 	exceptions []string // uncaught JavaScript errors and CSP violations seen in the page
@@ -71,7 +72,7 @@ func newUIBrowser(t *testing.T) *uiBrowser {
 		cancelTab()
 		cancelAlloc()
 	})
-	b := &uiBrowser{ctx: ctx}
+	b := &uiBrowser{ctx: ctx, close: func() { cancelTab(); cancelAlloc() }}
 	console := chromedp.Console(ctx)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -180,6 +181,9 @@ func deliveryRow(eventID string) string {
 func TestBrowserWebhooksUI(t *testing.T) {
 	b := newUIBrowser(t)
 	srv := newTestServer(t)
+	// Close the browser before the server shuts down, so no connection of
+	// its keeps the shutdown waiting.
+	t.Cleanup(b.close)
 	rc := newReceiver(t)
 	id := func(s string) chromedp.ID { return chromedp.ID(s) }
 	var webhookID string

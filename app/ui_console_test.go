@@ -2,7 +2,9 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +27,23 @@ func TestBrowserConsoleUI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pluginDir, "herald-sink-broken"), []byte(broken), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	srv := newTestServer(t, func(c *Config) { c.Plugins.Dir = pluginDir })
+	// The source answers "caught up" at once, unless a test holds it to keep
+	// a reconciliation run busy.
+	var hold sync.RWMutex
+	source := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hold.RLock()
+		defer hold.RUnlock()
+		_, _ = io.WriteString(w, `{"data":[],"next_cursor":""}`)
+	}))
+	t.Cleanup(source.Close)
+	srv := newTestServer(t, func(c *Config) {
+		c.Plugins.Dir = pluginDir
+		c.Reconcile.SourceURL = source.URL
+	})
+	strict := newTestServer(t, func(c *Config) { c.AllowHTTP, c.AllowPrivateNetworks = false, false })
+	// Close the browser before the servers shut down, so no connection of
+	// its keeps a shutdown waiting.
+	t.Cleanup(b.close)
 	rc := newReceiver(t)
 	id := func(s string) chromedp.ID { return chromedp.ID(s) }
 
@@ -223,7 +241,7 @@ func TestBrowserConsoleUI(t *testing.T) {
 			})
 
 			t.Run("a reconciliation runs from the page and shows what it did", func(t *testing.T) {
-				open(t, "#/reconcile", "the runs page", `!document.getElementById("reconcile-view").hidden`)
+				open(t, "#/reconcile", "the runs list", `!document.getElementById("run-table").hidden || !document.getElementById("runs-empty").hidden`)
 				before := eval[int](t, b, `document.querySelectorAll('[data-testid="run-row"]').length`)
 				b.do(t, "run now", chromedp.Click(id("reconcile-run")))
 				b.waitFor(t, "the run to finish", `document.getElementById("reconcile-status").textContent.startsWith("Run finished")`, 15*time.Second)
@@ -237,6 +255,37 @@ func TestBrowserConsoleUI(t *testing.T) {
 				}
 				fits(t, width)
 				b.keep(t, "reconcile")
+
+				// A run that is busy (its source call is held) makes Run now a 409.
+				hold.Lock()
+				busy := make(chan int, 1)
+				go func() {
+					code, _ := srv.request("POST", "/api/v1/reconcile/run", nil, srv.Token)
+					busy <- code
+				}()
+				eventually(t, 10*time.Second, "the held run to start", func() bool {
+					m := srv.must("GET", "/api/v1/reconcile/runs?limit=1", nil, http.StatusOK)
+					runs, _ := m["data"].([]any)
+					return len(runs) > 0 && runs[0].(map[string]any)["finished_at"] == ""
+				})
+				b.do(t, "run now while one runs", chromedp.Click(id("reconcile-run")))
+				b.waitFor(t, "the 409 to be shown", `document.getElementById("reconcile-status").textContent.includes("already in progress")`, 10*time.Second)
+				b.waitFor(t, "the running run in the list", `document.querySelector('[data-testid="run-row"]').dataset.running === "true"`, 10*time.Second)
+				b.keep(t, "reconcile-busy")
+				hold.Unlock()
+				if code := <-busy; code != http.StatusOK {
+					t.Errorf("the held run answered %d", code)
+				}
+			})
+
+			t.Run("the URL hint knows what this server allows", func(t *testing.T) {
+				open(t, "#/webhooks/new", "the new webhook form", `!document.getElementById("webhook-view").hidden`)
+				b.waitFor(t, "the server's settings", `document.getElementById("server-version").textContent === "vtest"`, 5*time.Second)
+				b.do(t, "type a loopback http URL", chromedp.SendKeys(id("wh-url"), "http://127.0.0.1:9/in"))
+				hint := b.text(t, "wh-url-hint")
+				if strings.Contains(strings.ToLower(hint), "refuse") || !strings.Contains(hint, "allowed on this server") {
+					t.Errorf("on a server that allows http and loopback, the hint says %q", hint)
+				}
 			})
 		})
 	}
@@ -252,6 +301,31 @@ func TestBrowserConsoleUI(t *testing.T) {
 				t.Errorf("the page requested %s", u)
 			}
 		}
+	})
+
+	t.Run("on a strict server the hints and errors name the setting that would allow it", func(t *testing.T) {
+		b.do(t, "sign in to the strict server",
+			chromedp.EmulateViewport(390, 900),
+			chromedp.Navigate(strict.URL+"/#/webhooks/new"),
+			chromedp.WaitVisible(id("login-token")),
+			chromedp.SetValue(id("login-token"), strict.Token),
+			chromedp.Click(id("login-submit")),
+			chromedp.WaitVisible(id("wh-url")))
+		b.waitFor(t, "the server's settings", `document.getElementById("server-version").textContent === "vtest"`, 5*time.Second)
+		b.do(t, "type an http URL", chromedp.SendKeys(id("wh-url"), "http://hooks.example.com/in"))
+		if hint := b.text(t, "wh-url-hint"); !strings.Contains(hint, "refuses") || !strings.Contains(hint, "HERALD_ALLOW_HTTP") {
+			t.Errorf("http on a strict server: hint %q", hint)
+		}
+		b.do(t, "type a loopback URL", chromedp.Evaluate[chromedp.Void](`document.getElementById("wh-url").value = ""`),
+			chromedp.SendKeys(id("wh-url"), "https://127.0.0.1/in"))
+		if hint := b.text(t, "wh-url-hint"); !strings.Contains(hint, "HERALD_ALLOW_PRIVATE_NETWORKS") {
+			t.Errorf("loopback on a strict server: hint %q", hint)
+		}
+		b.do(t, "save it anyway", chromedp.Click(id("events-all")), chromedp.Click(id("wh-save")), chromedp.WaitVisible(id("err-url")))
+		if got := b.text(t, "err-url"); !strings.Contains(got, "HERALD_ALLOW_PRIVATE_NETWORKS") {
+			t.Errorf("the server's error beside the URL is %q; it should name HERALD_ALLOW_PRIVATE_NETWORKS", got)
+		}
+		b.keep(t, "strict-url-error")
 	})
 
 	t.Run("the pages threw no JavaScript errors and broke no CSP rule", func(t *testing.T) {
