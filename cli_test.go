@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -170,6 +171,29 @@ func TestBackupWhileIngesting(t *testing.T) {
 	}
 	t.Logf("%d events acknowledged before the backup, %d in the copy, %d by the end", len(before), len(inCopy), after)
 
+	t.Run("restoring the copy as the README says brings the events back", func(t *testing.T) {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-p.exited
+		copyFile(t, dest, filepath.Join(dataDir, "herald.db"))
+		for _, f := range []string{"herald.db-wal", "herald.db-shm"} {
+			if err := os.Remove(filepath.Join(dataDir, f)); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}
+		restored := startHerald(t, bin, vars)
+		ids := listEventIDs(t, restored.URL, crashAdminToken)
+		if len(ids) != len(inCopy) {
+			t.Errorf("the restored server lists %d events, the copy held %d", len(ids), len(inCopy))
+		}
+		for id := range before {
+			if !ids[id] {
+				t.Fatalf("event %s, acknowledged before the backup, is missing after the restore", id)
+			}
+		}
+	})
+
 	t.Run("a second backup to the same file is refused and keeps the first", func(t *testing.T) {
 		size := fileSize(t, dest)
 		_, stderr, code := runHerald(t, bin, t.TempDir(), map[string]string{"HERALD_DATA_DIR": dataDir}, "backup", dest)
@@ -211,5 +235,16 @@ func eventuallyMain(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -93,7 +93,9 @@
           took !== null && !isNaN(took) ? h("span", { class: "muted small" }, " " + fmtMs(took)) : null,
           errors.map((e) => h("span", { class: "error-text small block" }, e))),
         h("td", { "data-label": "Repaired", "data-testid": "run-repaired" },
-          repaired.length ? h("ul", { class: "plain" }, repaired.map((t) => h("li", {}, t))) : h("span", { class: "muted" }, "Nothing needed repair")));
+          running ? h("span", { class: "muted" }, "In progress")
+            : repaired.length ? h("ul", { class: "plain" }, repaired.map((t) => h("li", {}, t)))
+              : h("span", { class: "muted" }, "Nothing needed repair")));
     }
 
     return { open, leave };
