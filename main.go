@@ -5,7 +5,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,28 +24,36 @@ var schema string
 var version = "dev"
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	cmd, err := app.ParseCommand(os.Args[1:])
+	if err != nil {
+		// Nothing is read or created for a wrong command line.
+		fmt.Fprintf(os.Stderr, "herald: %v\n\n%s", err, app.Usage)
+		os.Exit(2)
+	}
+	switch cmd.Name {
+	case "help":
+		fmt.Print(app.Usage)
+		return
+	case "version":
+		fmt.Println("herald", version)
+		return
+	}
+	if err := run(cmd); err != nil {
 		fmt.Fprintln(os.Stderr, "herald:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
-	if len(args) > 0 && args[0] == "serve" {
-		args = args[1:]
-	}
-	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
-	configPath := fs.String("config", "", "TOML config file (every key can also be set by a HERALD_* environment variable)")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+func run(cmd app.Command) error {
+	cfg, err := app.LoadConfig(cmd.ConfigPath, os.Getenv)
+	if err != nil {
 		return err
 	}
-	if *showVersion {
-		fmt.Println("herald", version)
-		return nil
-	}
-	cfg, err := app.LoadConfig(*configPath, os.Getenv)
-	if err != nil {
+	if cmd.Name == "backup" {
+		n, err := app.BackupDatabase(context.Background(), cfg.DataDir, cmd.BackupFile)
+		if err == nil {
+			fmt.Printf("Backed up %s to %s (%d bytes)\n", cfg.DataDir, cmd.BackupFile, n)
+		}
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))

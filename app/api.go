@@ -49,6 +49,9 @@ func (a *App) routes(f *fiber.App) {
 	admin.Get("/reconcile/runs", a.handleReconcileRuns)
 	admin.Post("/reconcile/run", a.handleReconcileRun)
 
+	admin.Get("/stats", a.handleStats)
+	admin.Get("/settings", a.handleSettings)
+
 	api.Use(notRouted)
 }
 

@@ -8,13 +8,14 @@ import (
 )
 
 type eventJSON struct {
-	ID         string          `json:"id"`
-	Event      string          `json:"event"`
-	Timestamp  string          `json:"timestamp"`
-	Data       any             `json:"data"`
-	CreatedAt  string          `json:"created_at"`
-	Cursor     string          `json:"cursor"` // resume GET /events after this one
-	Deliveries *[]deliveryJSON `json:"deliveries,omitempty"`
+	ID            string          `json:"id"`
+	Event         string          `json:"event"`
+	Timestamp     string          `json:"timestamp"`
+	Data          any             `json:"data"`
+	CreatedAt     string          `json:"created_at"`
+	Cursor        string          `json:"cursor"` // resume GET /events after this one
+	Deliveries    *[]deliveryJSON `json:"deliveries,omitempty"`
+	DeliveryCount *int            `json:"delivery_count,omitempty"` // in lists; 0: it matched no webhook
 }
 
 func toEventJSON(e *Event) eventJSON {
@@ -127,6 +128,13 @@ func (a *App) handleEventList(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	switch c.Query("order", "asc") {
+	case "asc":
+	case "desc":
+		f.Newest = true
+	default:
+		return invalid("order", "order must be asc (oldest first) or desc (newest first)")
+	}
 	evs, err := a.store.FindEvents(c.UserContext(), f)
 	if err != nil {
 		return err
@@ -134,6 +142,7 @@ func (a *App) handleEventList(c *fiber.Ctx) error {
 	out := make([]eventJSON, len(evs))
 	for i, e := range evs {
 		out[i] = toEventJSON(e)
+		out[i].DeliveryCount = &e.DeliveryCount
 	}
 	return c.JSON(pageOf(out, out, limit, func(e eventJSON) string { return e.Cursor }))
 }

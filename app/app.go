@@ -67,6 +67,7 @@ func New(cfg Config, o Options) (*App, error) {
 	if a.version == "" {
 		a.version = "dev"
 	}
+	a.warnGuardsOff()
 	a.metrics = newMetrics(st)
 	if err := a.bootstrapAdmin(context.Background()); err != nil {
 		st.Close()

@@ -35,7 +35,7 @@ var catalog = []EventType{
 		Required: []string{"contact.id", "message.text"}, Example: obj(`{"contact":{"id":"ct_1001","name":"Ana García"},"message":{"id":"msg_502","text":"Yes, 8pm works for us.","channel":"whatsapp","in_reply_to":"msg_499"}}`)},
 	{Name: "message_read", Title: "Reads", Description: "A contact read a message (on channels with read receipts).",
 		Required: []string{"contact.id", "message.id"}, Example: obj(`{"contact":{"id":"ct_1001"},"message":{"id":"msg_499","channel":"whatsapp"}}`)},
-	{Name: "message_delivered", Title: "Deliveries", Description: "A message reached the contact's device.",
+	{Name: "message_delivered", Title: "Message Delivered", Description: "A message reached the contact's device.",
 		Required: []string{"contact.id", "message.id"}, Example: obj(`{"contact":{"id":"ct_1001"},"message":{"id":"msg_499","channel":"whatsapp"}}`)},
 	{Name: "credits_spent", Title: "Credits Spent", Description: "Credits were deducted from the account; useful for tracking usage.",
 		Required: []string{"credits.amount"}, Example: obj(`{"credits":{"amount":12,"balance":488,"reason":"ai_replies"}}`)},

@@ -26,7 +26,8 @@ const browserStepTimeout = 15 * time.Second
 
 // uiBrowser drives one headless Chromium tab for a whole test.
 type uiBrowser struct {
-	ctx context.Context
+	ctx   context.Context
+	close func() // ends Chromium; safe to call more than once
 
 	mu         sync.Mutex
 	exceptions []string // uncaught JavaScript errors and CSP violations seen in the page
@@ -71,7 +72,7 @@ func newUIBrowser(t *testing.T) *uiBrowser {
 		cancelTab()
 		cancelAlloc()
 	})
-	b := &uiBrowser{ctx: ctx}
+	b := &uiBrowser{ctx: ctx, close: func() { cancelTab(); cancelAlloc() }}
 	console := chromedp.Console(ctx)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -180,6 +181,9 @@ func deliveryRow(eventID string) string {
 func TestBrowserWebhooksUI(t *testing.T) {
 	b := newUIBrowser(t)
 	srv := newTestServer(t)
+	// Close the browser before the server shuts down, so no connection of
+	// its keeps the shutdown waiting.
+	t.Cleanup(b.close)
 	rc := newReceiver(t)
 	id := func(s string) chromedp.ID { return chromedp.ID(s) }
 	var webhookID string
@@ -319,9 +323,16 @@ func TestBrowserWebhooksUI(t *testing.T) {
 			t.Errorf("the list is %d px wide on a 390 px screen", w)
 		}
 		b.keep(t, "list-390")
-		b.do(t, "open the form on a phone", chromedp.Click(id("new-webhook")), chromedp.WaitVisible(id("ev-contact_created")))
+		b.do(t, "open the form on a phone", chromedp.Click(id("new-webhook")), chromedp.WaitVisible(chromedp.CSS(`[data-testid="event-group"]`)))
 		if w := eval[int](t, b, "document.documentElement.scrollWidth"); w > 390 {
 			t.Errorf("the form is %d px wide on a 390 px screen", w)
+		}
+		// On a phone the event groups start folded, so the form is short.
+		if open := eval[int](t, b, `document.querySelectorAll('[data-testid="event-group"][open]').length`); open != 0 {
+			t.Errorf("%d event groups are unfolded on a new form on a phone, want none", open)
+		}
+		if h := eval[int](t, b, `document.getElementById("field-events").offsetHeight`); h > 600 {
+			t.Errorf("the events section is %d px tall on a phone", h)
 		}
 		b.keep(t, "form-390")
 		b.do(t, "back to desktop", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(srv.URL+"/#/webhooks"),

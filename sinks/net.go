@@ -47,7 +47,7 @@ func (p NetPolicy) CheckURL(raw string) error {
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return &ValidationError{Field: "url", Message: "must not point at this machine (localhost)"}
+		return &ValidationError{Field: "url", Message: "must not point at this machine (localhost); set HERALD_ALLOW_PRIVATE_NETWORKS=true to allow it for development"}
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
@@ -67,7 +67,7 @@ func (p NetPolicy) CheckURL(raw string) error {
 	return nil
 }
 
-const blockedMessage = "must not point at a private, loopback, link-local or metadata address"
+const blockedMessage = "must not point at a private, loopback, link-local or metadata address; set HERALD_ALLOW_PRIVATE_NETWORKS=true to allow it for development"
 
 // parseLooseIPv4 reads host the way inet_aton does: one to four parts,
 // each decimal, octal (leading 0) or hex (0x), the last filling the
@@ -113,7 +113,7 @@ func parseLooseIPv4(host string) (ip netip.Addr, ok bool) {
 const MaxResponseHeaderBytes = 64 << 10
 
 // ErrBlockedTarget is returned (wrapped) when the dial guard refuses an address.
-var ErrBlockedTarget = errors.New("blocked target: private, loopback, link-local or metadata address")
+var ErrBlockedTarget = errors.New("blocked target: private, loopback, link-local or metadata address (HERALD_ALLOW_PRIVATE_NETWORKS allows it)")
 
 func guardian() *ssrf.Guardian { return ssrf.New(ssrf.WithAnyPort()) }
 

@@ -34,6 +34,8 @@ func TestCheckURL(t *testing.T) {
 		{"localhost is refused", strict, "https://localhost/in", "localhost"},
 		{"a name under .localhost is refused", strict, "https://app.localhost:8443/in", "localhost"},
 		{"127.0.0.1 is refused", strict, "https://127.0.0.1:8080/in", "private"},
+		{"a loopback refusal names the setting that allows it", strict, "https://127.0.0.1:8080/in", "HERALD_ALLOW_PRIVATE_NETWORKS"},
+		{"a localhost refusal names the setting that allows it", strict, "https://localhost/in", "HERALD_ALLOW_PRIVATE_NETWORKS"},
 		{"IPv6 loopback is refused", strict, "https://[::1]/in", "private"},
 		{"a private 10/8 address is refused", strict, "https://10.0.0.1/in", "private"},
 		{"a private 192.168/16 address is refused", strict, "https://192.168.1.10/in", "private"},

@@ -50,6 +50,7 @@ type Store interface {
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)
 	FindAttempts(ctx context.Context, deliveryID string) ([]Attempt, error)
 	QueueDepth(ctx context.Context) (pending, inFlight int, err error)
+	DeliveryStats(ctx context.Context, webhookID string, start int64, width time.Duration, n int) ([]StatsBucket, error)
 
 	// Tokens. Authenticate finds a token by value and notes its use.
 	CreateToken(ctx context.Context, t *Token, value string) error

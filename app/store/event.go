@@ -22,7 +22,8 @@ type Event struct {
 
 	Fields map[string]any // Data decoded (numbers as json.Number), for matching and memory
 
-	Delivery *Delivery // in a list filtered by webhook: the event's delivery to it
+	Delivery      *Delivery // in a list filtered by webhook: the event's delivery to it
+	DeliveryCount int       // in a list: how many deliveries it has (0: it matched no webhook)
 }
 
 // ContentHash is what tells a retry of an event from another event that

@@ -174,18 +174,28 @@ type EventFilter struct {
 	Event          string
 	ContactID      string
 	WebhookID      string // with DeliveryStatus: events whose delivery to this webhook has that status
-	DeliveryStatus string
+	DeliveryStatus string // a state, or StatusUndelivered
+	Newest         bool   // newest first; After then continues with older events
 }
 
 // FindEvents lists events oldest first after a cursor. Test events are left out.
 func (s *SQLite) FindEvents(ctx context.Context, f EventFilter) ([]*Event, error) {
-	cols := prefixCols("e.", eventColumns)
+	cols := prefixCols("e.", eventColumns) + ", (SELECT count(*) FROM deliveries x WHERE x.event_id = e.id)"
 	if f.WebhookID != "" {
 		cols += ", " + deliveryColumns
 	}
 	q := "SELECT " + cols + " FROM events e"
 	where := []string{"e.seq > ?", "e.source != 'test'"}
 	args := []any{f.After}
+	order := "e.seq"
+	if f.Newest {
+		// ?after= continues with older events.
+		order = "e.seq DESC"
+		where[0] = "e.seq < ?"
+		if f.After == 0 {
+			args[0] = int64(1) << 62
+		}
+	}
 	if f.WebhookID != "" {
 		q += " JOIN deliveries d ON d.event_id = e.id AND d.webhook_id = ?"
 		args = append([]any{f.WebhookID}, args...)
@@ -206,7 +216,7 @@ func (s *SQLite) FindEvents(ctx context.Context, f EventFilter) ([]*Event, error
 		where = append(where, "e.contact_id = ?")
 		args = append(args, f.ContactID)
 	}
-	q += " WHERE " + strings.Join(where, " AND ") + " ORDER BY e.seq LIMIT ?"
+	q += " WHERE " + strings.Join(where, " AND ") + " ORDER BY " + order + " LIMIT ?"
 	args = append(args, f.Limit)
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -217,7 +227,7 @@ func (s *SQLite) FindEvents(ctx context.Context, f EventFilter) ([]*Event, error
 	for rows.Next() {
 		var e Event
 		var data string
-		dest := e.columns(&data)
+		dest := append(e.columns(&data), &e.DeliveryCount)
 		if f.WebhookID != "" {
 			e.Delivery = &Delivery{}
 			dest = append(dest, e.Delivery.columns()...)

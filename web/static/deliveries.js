@@ -34,11 +34,17 @@
       else if (active) refresh();
     });
 
-    function start(id) {
+    // start shows a webhook's log; openDelivery, if given, is opened with
+    // its attempts (a link from an event's page).
+    function start(id, openDelivery) {
       active = true;
+      if (openDelivery) {
+        openId = openDelivery;
+        filter.value = "";
+      }
       if (id !== webhookId) {
         webhookId = id;
-        openId = "";
+        if (!openDelivery) openId = "";
         details.clear();
         reload();
       } else {
@@ -145,13 +151,13 @@
       render();
     }
 
-    async function retry(d, button) {
+    async function retry(d, button, resend) {
       button.disabled = true;
-      button.textContent = "Retrying…";
+      button.textContent = resend ? "Resending…" : "Retrying…";
       try {
         await ctx.api.post(H.path("deliveries", d.id, "retry"));
-        ctx.toast("Retry queued. The log updates by itself.");
-        byId("delivery-status").textContent = "Retry queued for delivery " + d.id;
+        ctx.toast((resend ? "Resend" : "Retry") + " queued. The log updates by itself.");
+        byId("delivery-status").textContent = (resend ? "Resend" : "Retry") + " queued for delivery " + d.id;
       } catch (err) {
         if (err.status !== 401) ctx.toast(err.message, "error");
       }
@@ -167,12 +173,19 @@
       const focused = document.activeElement && tbody.contains(document.activeElement)
         ? [document.activeElement.dataset.id, document.activeElement.dataset.action] : null;
       clear(tbody);
-      for (const d of items) {
+      // A delivery opened from an event's page shows even when it is not on
+      // the first page of the log.
+      const pinned = openId && details.get(openId);
+      const shown = pinned && pinned.id && !items.some((d) => d.id === openId) ? [pinned].concat(items) : items;
+      for (const d of shown) {
         tbody.append(row(d));
         if (d.id === openId) tbody.append(detailRow(d.id));
       }
-      table.hidden = items.length === 0;
-      empty.hidden = items.length !== 0;
+      table.hidden = shown.length === 0;
+      empty.hidden = shown.length !== 0;
+      empty.textContent = filter.value
+        ? `No delivery matches this filter (${filter.selectedOptions[0].textContent}). Choose All to see every delivery.`
+        : "No deliveries here yet. Every event that matches this webhook shows up in this log with each attempt.";
       more.hidden = !cursor;
       if (focused) {
         const again = tbody.querySelector(`button[data-id="${CSS.escape(focused[0] || "")}"][data-action="${focused[1]}"]`);
@@ -182,11 +195,14 @@
 
     function row(d) {
       const open = d.id === openId;
+      // A delivery that succeeded is not retried: it can be sent once more.
+      const resend = d.status === "succeeded";
       const retryBtn = h("button", {
-        type: "button", class: "btn small", "data-testid": "delivery-retry", "data-id": d.id, "data-action": "retry",
-        disabled: d.status === "in_flight", "aria-label": `Retry delivery of ${d.event}`,
-      }, "Retry");
-      retryBtn.addEventListener("click", (e) => { e.stopPropagation(); retry(d, retryBtn); });
+        type: "button", class: "btn small", "data-testid": resend ? "delivery-resend" : "delivery-retry", "data-id": d.id,
+        "data-action": "retry", disabled: d.status === "in_flight",
+        "aria-label": resend ? `Send ${d.event} again` : `Retry delivery of ${d.event}`,
+      }, resend ? "Resend" : "Retry");
+      retryBtn.addEventListener("click", (e) => { e.stopPropagation(); retry(d, retryBtn, resend); });
       const tr = h("tr", { class: "clickable" + (open ? " open" : ""), "data-testid": "delivery-row", "data-id": d.id, "data-status": d.status },
         h("td", { "data-label": "Status" }, statusBadge(d.status)),
         h("td", { "data-label": "Event" }, h("code", {}, d.event), h("span", { class: "muted small block" }, d.event_id)),

@@ -4,6 +4,15 @@
 (function (H) {
   const { byId, h, clear, clearFieldErrors, showFieldError, confirmDialog } = H.dom;
 
+  // EVENT_GROUPS sorts the catalog for the form; what matches none goes last.
+  const EVENT_GROUPS = [
+    ["Contacts", (n) => n.startsWith("contact_") || n === "human_alerted" || n === "tag_applied"],
+    ["Messages", (n) => n === "new_message" || n.startsWith("message_")],
+    ["Appointments", (n) => n.startsWith("appointment_")],
+    ["Credits", (n) => n.startsWith("credits_")],
+    ["Other", () => true],
+  ];
+
   H.webhookForm = function (ctx) {
     const form = byId("webhook-form");
     const banner = byId("form-banner");
@@ -35,16 +44,48 @@
     el.del.addEventListener("click", onDelete);
     form.addEventListener("submit", onSubmit);
 
-    // renderEvents builds one checkbox per catalog event; test_event is
-    // only for "Send Test Event".
+    // renderEvents builds one checkbox per catalog event, grouped by what
+    // they are about; test_event is only for "Send Test Event". On a phone
+    // the groups start folded (unless something in them is ticked), so the
+    // form scrolls less.
     function renderEvents(types) {
       clear(el.events);
-      for (const t of types.filter((t) => t.name !== "test_event")) {
-        const id = "ev-" + t.name;
-        el.events.append(h("label", { class: "check card-check", for: id },
-          h("input", { type: "checkbox", id, value: t.name, "data-testid": "event-checkbox" }),
-          h("span", {}, h("span", { class: "strong block" }, t.title || t.name),
-            h("span", { class: "muted small block" }, t.description || ""))));
+      const left = types.filter((t) => t.name !== "test_event");
+      for (const [title, match] of EVENT_GROUPS) {
+        const mine = left.filter((t) => match(t.name));
+        if (!mine.length) continue;
+        for (const t of mine) left.splice(left.indexOf(t), 1);
+        const count = h("span", { class: "muted small group-count" });
+        const group = h("details", { class: "event-group", "data-testid": "event-group", open: true },
+          h("summary", {}, h("span", { class: "strong" }, title), " ", count),
+          h("div", { class: "checks" }, mine.map((t) => {
+            const id = "ev-" + t.name;
+            return h("label", { class: "check card-check", for: id },
+              h("input", { type: "checkbox", id, value: t.name, "data-testid": "event-checkbox" }),
+              h("span", {}, h("span", { class: "strong block" }, t.title || t.name),
+                h("span", { class: "muted small block desc" }, t.description || "")));
+          })));
+        group.addEventListener("change", countGroups);
+        el.events.append(group);
+      }
+      countGroups();
+    }
+
+    // countGroups says in each group's heading how many are ticked.
+    function countGroups() {
+      for (const g of el.events.querySelectorAll(".event-group")) {
+        const boxes = [...g.querySelectorAll("input[type=checkbox]")];
+        const on = boxes.filter((b) => b.checked).length;
+        g.querySelector(".group-count").textContent = el.anyEvent.checked ? "(all)" : `(${on} of ${boxes.length})`;
+      }
+    }
+
+    // foldGroups opens every group on a wide screen; on a phone only those
+    // with a ticked event.
+    function foldGroups() {
+      const phone = window.matchMedia("(max-width: 720px)").matches;
+      for (const g of el.events.querySelectorAll(".event-group")) {
+        g.open = !phone || el.anyEvent.checked || Boolean(g.querySelector("input:checked"));
       }
     }
 
@@ -56,10 +97,12 @@
       el.anyEvent.checked = false;
       updateAnyEvent();
       for (const box of eventBoxes()) box.checked = on;
+      countGroups();
     }
 
     function updateAnyEvent() {
       for (const box of eventBoxes()) box.disabled = el.anyEvent.checked;
+      countGroups();
     }
 
     // fill loads a webhook into the form, or resets it for a new one.
@@ -76,6 +119,7 @@
       el.anyEvent.checked = events.includes("*");
       for (const box of eventBoxes()) box.checked = events.includes(box.value);
       updateAnyEvent();
+      foldGroups();
       tags = ((w && w.tags) || []).slice();
       el.tagInput.value = "";
       renderTags();
@@ -100,7 +144,7 @@
     }
 
     function updateUrlHint() {
-      const hint = H.urlHint(el.url.value, el.sink.value);
+      const hint = H.urlHint(el.url.value, el.sink.value, ctx.server);
       el.urlHint.textContent = hint ? hint.text : "";
       el.urlHint.className = "hint" + (hint && hint.level === "warn" ? " warn-text" : "");
     }
@@ -304,6 +348,6 @@
       }
     }
 
-    return { fill, renderEvents };
+    return { fill, renderEvents, settingsChanged: updateUrlHint };
   };
 })(window.Herald = window.Herald || {});

@@ -1,6 +1,6 @@
-// A hint, not a rule: the server decides which URLs it accepts (it may allow
-// http and private networks in development) and checks the address it
-// actually dials. This only warns about the obvious cases while typing.
+// A hint, not a rule: the server decides which URLs it accepts and checks
+// the address it actually dials. This says, while typing, what this server
+// will do with the obvious cases, using its settings.
 "use strict";
 (function (H) {
   // isPrivateIPv4 covers loopback, "this network", RFC 1918, link-local
@@ -32,31 +32,44 @@
     return false;
   }
 
-  // urlHint returns {level: "ok"|"warn", text} for a URL being typed, or
-  // null for an empty field.
-  function urlHint(raw, sink) {
+  // urlHint returns {level: "ok"|"info"|"warn", text} for a URL being typed,
+  // or null for an empty field. server is GET /api/v1/settings: what this
+  // server allows, so the hint says what will actually happen here.
+  function urlHint(raw, sink, server) {
+    const allowHTTP = Boolean(server && server.allow_http);
+    const allowPrivate = Boolean(server && server.allow_private_networks);
     const value = (raw || "").trim();
     if (!value) return sink === "slack" ? null : { level: "warn", text: "Paste the address your receiving system gave you." };
     let u;
     try {
       u = new URL(value);
     } catch {
-      return { level: "warn", text: "This is not a complete URL yet; it should start with https://" };
+      return { level: "warn", text: `This is not a complete URL yet; it should start with https://${allowHTTP ? " (or http://)" : ""}` };
     }
-    if (u.protocol === "http:") {
-      return { level: "warn", text: "Plain http:// is refused unless the server allows it for development. Use https:// in production." };
-    }
-    if (u.protocol !== "https:") {
+    if (u.protocol !== "https:" && u.protocol !== "http:") {
       return { level: "warn", text: "Use an https:// address; the server will not send to other schemes." };
     }
+    const notes = [];
+    let level = "ok";
+    if (u.protocol === "http:") {
+      if (!allowHTTP) {
+        return { level: "warn", text: "This server refuses plain http://: use https://. (HERALD_ALLOW_HTTP=true allows http for development.)" };
+      }
+      level = "info";
+      notes.push("Plain http:// is allowed on this server (HERALD_ALLOW_HTTP is on), but requests are not encrypted; use https:// in production.");
+    }
     const host = u.hostname.toLowerCase().replace(/^\[|\]$/g, "");
-    if (host === "localhost" || host.endsWith(".localhost")) {
-      return { level: "warn", text: "localhost is the Herald machine itself; the server refuses it unless private networks are allowed." };
+    const local = host === "localhost" || host.endsWith(".localhost");
+    if (local || isPrivateIPv4(host) || isPrivateIPv6(host)) {
+      const what = local ? "localhost is the Herald machine itself" : "This is a loopback, private or link-local address";
+      if (!allowPrivate) {
+        return { level: "warn", text: `${what}; this server refuses it. (HERALD_ALLOW_PRIVATE_NETWORKS=true allows it for development.)` };
+      }
+      level = "info";
+      notes.push(`${what}; allowed on this server because HERALD_ALLOW_PRIVATE_NETWORKS is on.`);
     }
-    if (isPrivateIPv4(host) || isPrivateIPv6(host)) {
-      return { level: "warn", text: "This is a loopback, private or link-local address; the server refuses it unless private networks are allowed." };
-    }
-    return { level: "ok", text: "Looks good. The server checks where it resolves before each request." };
+    if (!notes.length) notes.push("Looks good. The server checks where it resolves before each request.");
+    return { level, text: notes.join(" ") };
   }
 
   H.urlHint = urlHint;

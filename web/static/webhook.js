@@ -14,6 +14,8 @@
     const secret = secretPanel(ctx, () => current, (w) => { current = w; renderHeader(); });
     const test = testPanel(ctx, () => current);
     const replay = H.replayForm(ctx, () => current && current.id, () => log.refresh());
+    const charts = H.chartPanel(ctx, "wh-charts", () => (current ? current.id : ""));
+    let openDelivery = ""; // a delivery to open in the log, from an event's page
 
     for (const tab of tabs.querySelectorAll("[role=tab]")) {
       tab.addEventListener("click", () => ctx.navigate(tabHash(tab.dataset.tab)));
@@ -35,8 +37,9 @@
 
     // open shows a webhook; it is fetched again only when it changes, so
     // switching tabs keeps unsaved edits in the form.
-    async function open(id, tab) {
+    async function open(id, tab, deliveryId) {
       if (!TABS.includes(tab)) tab = "deliveries";
+      openDelivery = tab === "deliveries" ? deliveryId || "" : "";
       if (current && current.id === id && tab !== selectedTab) notice.hidden = true;
       if (!current || current.id !== id) {
         let w;
@@ -56,6 +59,7 @@
     function openNew() {
       current = null;
       log.forget();
+      charts.stop();
       notice.hidden = true;
       renderHeader();
       form.fill(null);
@@ -85,8 +89,13 @@
         tab.tabIndex = selected ? 0 : -1;
         byId("panel-" + t).hidden = !selected;
       }
-      if (name === "deliveries") log.start(current.id);
-      else log.stop();
+      if (name === "deliveries") {
+        log.start(current.id, openDelivery);
+        charts.start();
+      } else {
+        log.stop();
+        charts.stop();
+      }
     }
 
     function renderHeader() {
@@ -123,6 +132,7 @@
     function leave() {
       current = null;
       log.forget();
+      charts.stop();
     }
 
     return { open, openNew, saved, leave, setEventTypes: test.setEventTypes };
@@ -280,4 +290,6 @@
       return ok;
     }
   }
+
+  H.writeClipboard = writeClipboard;
 })(window.Herald = window.Herald || {});
