@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -10,12 +11,15 @@ import (
 // The WAL's bounds. Under steady writes a checkpoint from beside the writer
 // never catches up with it, so the WAL can only restart (and shrink back to
 // walSizeLimit) when the writer itself finishes the checkpoint between two
-// commits; it does so once the file passes walRestartAt.
+// commits; it does so once the file passes walRestartAt, and past
+// walHardLimit it waits longer for slow readers to let go.
 const (
 	walRestartAt    = 16 << 20
+	walHardLimit    = 48 << 20
 	walSizeLimit    = 16 << 20
-	checkpointEvery = time.Second      // the off-path checkpoint, which does the bulk of the copying
-	quickCheckEvery = 10 * time.Minute // PRAGMA quick_check reads the whole file
+	checkpointEvery = time.Second           // the off-path checkpoint, which does the bulk of the copying
+	walCheckEvery   = 50 * time.Millisecond // how often the writer looks at the WAL's size
+	quickCheckEvery = 10 * time.Minute      // PRAGMA quick_check reads the whole file
 )
 
 // background copies the WAL into the database, asks the writer to restart
@@ -61,16 +65,44 @@ func (s *SQLite) background() {
 	}
 }
 
-// maybeRestartWAL runs in the writer between commits: with no write in
-// progress a checkpoint can copy every frame, and the next commit then
-// starts the WAL over from its beginning. Most frames were copied already
-// off the write path, so this is short.
+// maybeRestartWAL runs in the writer between commits. With no write in
+// progress a RESTART checkpoint copies what is left of the WAL (most of it
+// was copied off the write path already) and waits for the readers still
+// on the old log; the next commit then starts the WAL over, and
+// journal_size_limit shrinks the file. Readers that start meanwhile read
+// the database file, so the wait is one query at most: it is capped, and
+// tried again after the next commit if a long reader is about.
 func (s *SQLite) maybeRestartWAL() {
-	if !s.walRestart.CompareAndSwap(true, false) {
+	forced := s.walRestart.CompareAndSwap(true, false)
+	now := time.Now()
+	if !forced && now.Before(s.nextWALCheck) {
 		return
 	}
-	if _, err := s.writeConn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+	s.nextWALCheck = now.Add(walCheckEvery)
+	wal, _ := s.Sizes()
+	if !forced && wal <= walRestartAt {
+		return
+	}
+	ctx := context.Background()
+	wait := 250 // ms
+	if wal > walHardLimit {
+		// Long readers kept beating it: hold writes longer, but bound the WAL.
+		wait = 2000
+	}
+	if _, err := s.writeConn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait)); err != nil {
 		s.log.Warn("WAL checkpoint failed", "error", err)
+		return
+	}
+	var busy, frames, copied int
+	err := s.writeConn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
+	if _, rerr := s.writeConn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMS)); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
+		s.log.Warn("WAL checkpoint failed", "error", err)
+	}
+	if err != nil || busy != 0 {
+		s.nextWALCheck = now.Add(checkpointEvery) // a long reader: let writes go on a while
 	}
 }
 

@@ -43,6 +43,7 @@ type SQLite struct {
 	hooksCache                  []*Webhook // the writer's matching view; nil when stale
 	hooksVersion, tokensVersion atomic.Uint64
 	walRestart                  atomic.Bool
+	nextWALCheck                time.Time // the writer's own: when it next looks at the WAL's size
 	health                      health
 	ids                         *IDGen
 	tokenUse                    tokenUse
@@ -60,6 +61,9 @@ type Options struct {
 	// 0 leaves SQLite's default. Tests use it to fill the "disk".
 	MaxPages int
 }
+
+// busyTimeoutMS is how long a connection waits for a lock before failing.
+const busyTimeoutMS = 10_000
 
 // maxBatch bounds how many writes share one commit.
 const maxBatch = 512
@@ -82,8 +86,8 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	// All pragmas live here, in the DSN, so every connection gets them.
 	// _stmt_cache_size: the hot statements are parsed once per connection.
 	// journal_size_limit: once the WAL restarts, its file shrinks back to this.
-	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=64&_journal_size_limit=%d",
-		path, syncPragma, walSizeLimit)
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=64&_journal_size_limit=%d",
+		path, busyTimeoutMS, syncPragma, walSizeLimit)
 	clock := o.Now
 	if clock == nil {
 		clock = time.Now
