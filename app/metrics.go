@@ -62,7 +62,14 @@ func newMetrics(store Store) *Metrics {
 	for _, kind := range []string{"requeued", "gap_filled", "source_ingested", "replayed", "disabled", "pruned_events"} {
 		m.reconciled.WithLabelValues(kind)
 	}
+	size := func(file string, pick func(wal, db int64) int64) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "herald_database_bytes", Help: "Size of the database file (db) and of its write-ahead log (wal), in bytes.",
+			ConstLabels: prometheus.Labels{"file": file},
+		}, func() float64 { return float64(pick(store.Sizes())) })
+	}
 	m.Registry.MustRegister(m.ingested, m.deliveries, m.attempts, m.latency, m.reconciled, queue(StatusPending), queue(StatusInFlight),
+		size("db", func(_, db int64) int64 { return db }), size("wal", func(wal, _ int64) int64 { return wal }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

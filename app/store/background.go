@@ -43,6 +43,10 @@ func (s *SQLite) background() {
 		if s.health.refuse() != nil {
 			continue
 		}
+		if s.health.isFull() {
+			// So /healthz turns healthy by itself once space is freed.
+			_ = s.probeWrite(context.Background())
+		}
 		if _, err := s.checkpoint.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 			_ = s.opError("checkpoint", err)
 			s.log.Warn("WAL checkpoint failed", "error", err)

@@ -85,11 +85,22 @@ func (h *health) full(log *slog.Logger, err error) {
 func (h *health) committed() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.fullErr != nil {
-		h.fullErr = nil
-		h.lastLog = time.Time{}
-	}
 	h.lastGood = time.Now()
+}
+
+// roomAgain clears a full disk once a probe found room. Only a probe does:
+// a commit that needed no new page says nothing about room for events.
+func (h *health) roomAgain() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fullErr = nil
+	h.lastLog = time.Time{}
+}
+
+func (h *health) isFull() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.fullErr != nil
 }
 
 // refuse is the error every write gets while the file cannot be trusted.
@@ -126,9 +137,7 @@ func (s *SQLite) Health(ctx context.Context) error {
 	probe := s.health.fullErr != nil || time.Since(s.health.lastGood) > probeAfter
 	s.health.mu.Unlock()
 	if probe {
-		if err := s.write(ctx, "health probe", func(tx *txn) error {
-			return kvSet(tx, "health.checked_at", fmt.Sprint(s.NowMS()))
-		}); err != nil {
+		if err := s.probeWrite(ctx); err != nil {
 			return err
 		}
 	}
@@ -141,6 +150,28 @@ func (s *SQLite) Health(ctx context.Context) error {
 
 // probeAfter: a store with no commit for this long proves it can still write.
 const probeAfter = 10 * time.Second
+
+// probeBytes is the room a probe asks for: more than a typical event.
+const probeBytes = 16 << 10
+
+var errProbed = errors.New("probe done; rolled back")
+
+// probeWrite asks whether the database can take a row of probeBytes, then
+// rolls it back: it proves there is room without writing anything.
+func (s *SQLite) probeWrite(ctx context.Context) error {
+	err := s.write(ctx, "health probe", func(tx *txn) error {
+		if _, err := tx.Exec("INSERT OR REPLACE INTO kv (key, value) VALUES ('health.probe', zeroblob(?))", probeBytes); err != nil {
+			return err
+		}
+		return errProbed
+	})
+	if errors.Is(err, errProbed) {
+		s.health.roomAgain()
+		s.health.committed()
+		return nil
+	}
+	return err
+}
 
 // quickCheck runs SQLite's quick_check and marks the store broken if the
 // file is damaged.

@@ -107,7 +107,7 @@ func (s *SQLite) commit(batch []*writeOp) {
 		return
 	}
 	s.settleCaches()
-	if txErr == nil {
+	if txErr == nil && errs != nil && (len(batch) > 1 || errs[0] == nil) {
 		s.health.committed()
 	}
 	for i, op := range batch {
