@@ -549,8 +549,9 @@ func TestFirstStartPrintsAdminTokenOnce(t *testing.T) {
 	}
 	bin := buildHerald(t)
 	dir := t.TempDir()
-	// Only the data dir and the address: what `go run .` gets on a laptop.
-	vars := map[string]string{"HERALD_DATA_DIR": dir}
+	// Only the data dir, and the quietest log level: the token was once
+	// logged at Warn, so HERALD_LOG_LEVEL=error hid it for good.
+	vars := map[string]string{"HERALD_DATA_DIR": dir, "HERALD_LOG_LEVEL": "error"}
 
 	// A start that cannot listen fails before it makes a token, so the
 	// token is still printed by the first start that works.

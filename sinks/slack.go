@@ -126,7 +126,14 @@ func (s *Slack) Deliver(ctx context.Context, req *Request) (Result, error) {
 	if hookURL != "" {
 		key = "url:" + hookURL
 	}
-	waited, err := s.limiter.Wait(ctx, key)
+	waited, err := s.limiter.Wait(ctx, key, maxInlineWait)
+	var busy *limitBusy
+	if errors.As(err, &busy) {
+		// A long line for this channel: the delivery goes back to the queue
+		// until its turn, and the wait is not charged as an attempt (it
+		// once used up the attempt's timeout, and then its retries).
+		return Result{}, Unavailable(fmt.Errorf("slack: this channel's rate limit is full; next slot in %s", busy.wait.Round(time.Second)), busy.wait)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("slack: gave up waiting for the rate limit: %w", err)
 	}
@@ -204,7 +211,14 @@ func classifySlack(status int, h http.Header, code string, now time.Time) error 
 	}
 	err := errors.New("slack: " + what)
 	switch {
-	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+	case status == http.StatusTooManyRequests:
+		// Slack's rate limit says nothing about the message: it waits as
+		// asked, without using up one of its retries.
+		if d, ok := ParseRetryAfter(h.Get("Retry-After"), now); ok {
+			return Unavailable(err, d)
+		}
+		return err
+	case status == http.StatusServiceUnavailable:
 		if d, ok := ParseRetryAfter(h.Get("Retry-After"), now); ok {
 			return RetryAfter(err, d)
 		}

@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -40,12 +41,27 @@ func newRateLimiter(rate float64, burst int, now func() time.Time, sleep func(co
 	}
 }
 
+// maxInlineWait is the longest an attempt waits for its slot; a longer
+// line sends the delivery back to the queue until its turn.
+const maxInlineWait = 2 * time.Second
+
+// limitBusy says the next slot for a key is further off than the caller
+// would wait.
+type limitBusy struct{ wait time.Duration }
+
+func (e *limitBusy) Error() string { return fmt.Sprintf("rate limit: next slot in %s", e.wait) }
+
 // Wait blocks until key may send one message, or ctx ends. It reports how
-// long it waited.
-func (l *rateLimiter) Wait(ctx context.Context, key string) (time.Duration, error) {
+// long it waited. If the slot is more than maxWait away it takes none and
+// answers a *limitBusy saying how far off it is.
+func (l *rateLimiter) Wait(ctx context.Context, key string, maxWait time.Duration) (time.Duration, error) {
 	d := l.reserve(key)
 	if d <= 0 {
 		return 0, nil
+	}
+	if d > maxWait {
+		l.cancel(key)
+		return 0, &limitBusy{wait: d}
 	}
 	if err := l.sleep(ctx, d); err != nil {
 		l.cancel(key) // the slot was never used: give it to the next caller

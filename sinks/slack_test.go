@@ -532,7 +532,7 @@ func TestRateLimiter(t *testing.T) {
 			)
 			for range tc.callers {
 				wg.Go(func() {
-					d, err := l.Wait(context.Background(), "C1")
+					d, err := l.Wait(context.Background(), "C1", time.Minute)
 					if err != nil {
 						t.Error(err)
 					}
@@ -553,12 +553,12 @@ func TestRateLimiter(t *testing.T) {
 		clock.frozen = true
 		l := newRateLimiter(1, 3, clock.Now, clock.Sleep)
 		for range 3 {
-			_, _ = l.Wait(context.Background(), "C1")
+			_, _ = l.Wait(context.Background(), "C1", time.Minute)
 		}
 		clock.Advance(time.Hour)
 		var waits []time.Duration
 		for range 4 {
-			d, _ := l.Wait(context.Background(), "C1")
+			d, _ := l.Wait(context.Background(), "C1", time.Minute)
 			waits = append(waits, d)
 		}
 		if want := []time.Duration{0, 0, 0, time.Second}; !slices.Equal(waits, want) {
@@ -589,4 +589,36 @@ func TestSlackLogsNeitherURLNorToken(t *testing.T) {
 			t.Errorf("log leaks %q:\n%s", secret, out)
 		}
 	}
+}
+
+// A burst of alerts to one channel once waited for its turn inside the
+// attempt: past about 12 alerts the wait used up the attempt's timeout, and
+// then its retries. Now a long line sends the delivery back, uncharged.
+func TestSlackLongRateLimitLineIsNotAnAttempt(t *testing.T) {
+	rec, srv := newRecorder(t, http.StatusOK, "ok", nil)
+	clock := newFakeClock()
+	clock.frozen = true // all at the same instant, as a burst is
+	s := newTestSlack(clock, SlackOptions{Policy: testPolicy, Rate: 1, Burst: 1})
+	var unavailable []time.Duration
+	for range 6 {
+		_, err := s.Deliver(context.Background(), hookRequest(srv.URL))
+		if sinks := IsUnavailable(err); sinks {
+			_, _, wait := Classify(err)
+			unavailable = append(unavailable, wait)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(rec.Requests()); n != 3 {
+		t.Fatalf("Slack got %d messages; want 3 (now, +1 s, +2 s)", n)
+	}
+	if len(unavailable) != 3 || unavailable[0] != 3*time.Second {
+		t.Fatalf("re-queued with waits %v; want three, the first due in 3s", unavailable)
+	}
+	t.Run("Slack's own 429 with Retry-After is a wait, not a failed attempt", func(t *testing.T) {
+		err := classifySlack(429, http.Header{"Retry-After": []string{"30"}}, "rate_limited", clock.Now())
+		if !IsUnavailable(err) {
+			t.Fatalf("429 = %v; want the delivery re-queued without charge", err)
+		}
+	})
 }

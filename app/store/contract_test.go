@@ -232,6 +232,30 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("stats count deliveries, not attempts", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}); err != nil {
+			t.Fatal(err)
+		}
+		// Two failed attempts, then a success: one delivery, delivered.
+		for n, st := range []string{StatusRetrying, StatusRetrying, StatusSucceeded} {
+			c := claimOne(t, s, h)
+			code := 500
+			if st == StatusSucceeded {
+				code = 200
+			}
+			if _, err := s.RecordAttempt(ctx, &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: n + 1, StartedAt: s.NowMS(),
+				StatusCode: code, Trigger: "auto", Status: st, NextAttemptAt: s.NowMS()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := s.WebhookStats(ctx, h.ID, s.NowMS())
+		if err != nil || st.Deliveries24h != 1 || st.Succeeded24h != 1 || st.Failed24h != 0 || st.FailureRate24h != 0 {
+			t.Fatalf("stats = %+v, %v; want one delivery, delivered, 0%% failed", st, err)
+		}
+	})
+
 	t.Run("send-test attempts leave webhook health alone", func(t *testing.T) {
 		s := open(t)
 		h := newWebhook(t, s, "*")

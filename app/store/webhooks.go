@@ -244,13 +244,17 @@ func (s *SQLite) DeleteWebhook(ctx context.Context, id string) error {
 	})
 }
 
-// WebhookStats feed the UI's list: the last outcome and the day's failure rate.
+// WebhookStats feed the UI's list: the last outcome, and what became of
+// the deliveries of the last day. They count deliveries, not attempts: a
+// delivery that succeeded on its second try is one success.
 type WebhookStats struct {
 	LastDeliveryStatus string  `json:"last_delivery_status"`
 	LastDeliveryAt     string  `json:"last_delivery_at"`
-	Deliveries24h      int     `json:"deliveries_24h"`
-	Failed24h          int     `json:"failed_24h"`
-	FailureRate24h     float64 `json:"failure_rate_24h"`
+	Deliveries24h      int     `json:"deliveries_24h"`   // created in the last 24 h
+	Succeeded24h       int     `json:"succeeded_24h"`    // of those, delivered
+	Failed24h          int     `json:"failed_24h"`       // of those, failed for good
+	Retrying24h        int     `json:"retrying_24h"`     // of those, waiting for another attempt
+	FailureRate24h     float64 `json:"failure_rate_24h"` // failed / (succeeded + failed); 0 when none settled
 }
 
 // WebhookStats computes stats for one webhook.
@@ -262,16 +266,18 @@ func (s *SQLite) WebhookStats(ctx context.Context, id string, nowMS int64) (Webh
 		return st, fmt.Errorf("webhook stats: %w", err)
 	}
 	st.LastDeliveryAt = FormatTime(at)
-	// Attempts, not deliveries: a delivery that failed twice then succeeded
-	// still tells of trouble in the last day.
-	err = s.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(a.status_code < 200 OR a.status_code > 299), 0)
-		FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-		WHERE d.webhook_id = ? AND a.started_at >= ?`, id, nowMS-24*3600*1000).Scan(&st.Deliveries24h, &st.Failed24h)
+	since := nowMS - 24*3600*1000
+	// Delivery ids sort by creation, so the range on (webhook_id, id) reads
+	// only the day's rows.
+	err = s.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(status = 'succeeded'), 0), coalesce(sum(status = 'failed'), 0),
+		coalesce(sum(status = 'retrying'), 0)
+		FROM deliveries WHERE webhook_id = ? AND id >= ? AND created_at >= ?`, id, "dlv_"+ulidPrefix(since), since).
+		Scan(&st.Deliveries24h, &st.Succeeded24h, &st.Failed24h, &st.Retrying24h)
 	if err != nil {
 		return st, fmt.Errorf("webhook stats: %w", err)
 	}
-	if st.Deliveries24h > 0 {
-		st.FailureRate24h = float64(st.Failed24h) / float64(st.Deliveries24h)
+	if settled := st.Succeeded24h + st.Failed24h; settled > 0 {
+		st.FailureRate24h = float64(st.Failed24h) / float64(settled)
 	}
 	return st, nil
 }

@@ -89,8 +89,9 @@
     const total = (stats && stats.deliveries_24h) || 0;
     if (!total) return h("span", { class: "muted" }, "No deliveries");
     const failed = stats.failed_24h || 0;
-    const rate = stats.failure_rate_24h !== undefined ? stats.failure_rate_24h : failed / total;
+    const settled = (stats.succeeded_24h || 0) + failed;
+    if (!settled) return h("span", { class: "muted" }, `${total} on the way`);
     return h("span", { class: failed ? "warn-text" : "" },
-      `${fmtPercent(rate)} `, h("span", { class: "muted small" }, `(${failed} of ${total})`));
+      `${fmtPercent(stats.failure_rate_24h || 0)} `, h("span", { class: "muted small" }, `(${failed} of ${settled} deliveries failed)`));
   }
 })(window.Herald = window.Herald || {});
