@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,5 +98,48 @@ func TestSyncModes(t *testing.T) {
 				t.Fatalf("journal_mode = %q (%v)", journal, err)
 			}
 		})
+	}
+}
+
+// Step 2 on a version 1 database with data: secrets, states and the claim
+// index carry over.
+func TestMigrationStep2KeepsData(t *testing.T) {
+	dir := t.TempDir()
+	db := openRaw(t, dir)
+	if err := migrate(db, testSchema(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO webhooks (id, secret, previous_secret, previous_expires_at, created_at, updated_at) VALUES ('wh_1', 'whsec_new', 'whsec_old', 9000, 1, 1)`,
+		`INSERT INTO events (id, event, timestamp, data, content_hash, created_at) VALUES ('evt_1', 'contact_created', 1, '{}', 'h', 1)`,
+		`INSERT INTO events (id, event, timestamp, data, content_hash, created_at) VALUES ('evt_2', 'contact_created', 1, '{}', 'h2', 1)`,
+		`INSERT INTO events (id, event, timestamp, data, content_hash, created_at) VALUES ('evt_3', 'contact_created', 1, '{}', 'h3', 1)`,
+		`INSERT INTO deliveries (id, event_id, webhook_id, status, attempt_count, next_attempt_at, created_at, updated_at) VALUES ('dlv_1', 'evt_1', 'wh_1', 'pending', 2, 5, 1, 1)`,
+		`INSERT INTO deliveries (id, event_id, webhook_id, status, attempt_count, next_attempt_at, created_at, updated_at) VALUES ('dlv_2', 'evt_2', 'wh_1', 'pending', 0, 5, 1, 1)`,
+		`INSERT INTO deliveries (id, event_id, webhook_id, status, attempt_count, next_attempt_at, created_at, updated_at) VALUES ('dlv_3', 'evt_3', 'wh_1', 'cancelled', 1, 5, 1, 1)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := mustOpen(t, Options{Dir: dir})
+	ctx := context.Background()
+	h, err := s.FindWebhookByID(ctx, "wh_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Secrets(1000); !slices.Equal(got, []string{"whsec_new", "whsec_old"}) {
+		t.Fatalf("secrets = %v; the rotated one was lost", got)
+	}
+	for id, want := range map[string]string{"dlv_1": StatusRetrying, "dlv_2": StatusPending, "dlv_3": StatusFailed} {
+		d, err := s.FindDeliveryByID(ctx, id)
+		if err != nil || d.Status != want {
+			t.Fatalf("%s: %v, %v; want %s", id, d, err, want)
+		}
+	}
+	claimed, err := s.ClaimDue(ctx, []string{"wh_1"}, map[string]int{"wh_1": 10}, 10, 60_000)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claimed %d (%v); want the pending and the retrying one", len(claimed), err)
 	}
 }
