@@ -6,11 +6,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -56,7 +54,7 @@ func run(cmd app.Command) error {
 		}
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	log := app.NewLogger(os.Stderr, cfg.LogLevel)
 
 	// Listen first: if the port is taken, fail before a first start
 	// generates (and prints, once) an admin token nobody can then use.
@@ -94,10 +92,4 @@ func run(cmd app.Command) error {
 	}
 	log.Info("Stopped")
 	return nil
-}
-
-func logLevel(s string) slog.Level {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(strings.ToUpper(s)))
-	return l
 }

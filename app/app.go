@@ -133,8 +133,8 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 		return err
 	}
 	// The one time a token is ever logged: there is no other way to hand it
-	// over. At Error level, so that no log level hides it.
-	a.log.Error("Generated an admin token; it is stored hashed and will not be shown again", "admin_token", value)
+	// over. At LevelNotice, so that no log level hides it.
+	a.log.Log(context.Background(), LevelNotice, "Generated an admin token; it is stored hashed and will not be shown again", "admin_token", value)
 	return nil
 }
 
