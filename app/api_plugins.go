@@ -1,6 +1,8 @@
 package app
 
 import (
+	"regexp"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/herald-webhooks/herald/plugins"
@@ -25,8 +27,19 @@ func (a *App) setupPlugins() {
 }
 
 func (a *App) handlePluginList(c *fiber.Ctx) error {
-	return c.JSON(newList(a.extras.plugins.List(), ""))
+	limit, after, err := listParams(c)
+	if err != nil {
+		return err
+	}
+	if after != "" && !pluginName.MatchString(after) {
+		return invalid("after", "after must be the next_cursor of a previous page")
+	}
+	// List is sorted by name.
+	return c.JSON(pageSlice(a.extras.plugins.List(), after, limit, func(p plugins.Status) string { return p.Name }))
 }
+
+// pluginName is what a plugin name (and so a plugin list cursor) looks like.
+var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // handlePluginReload looks at the plugin folder again: new plugins start,
 // changed ones restart, removed ones stop.

@@ -81,7 +81,7 @@ func New(cfg Config, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	a.disp = newDispatcher(&Dispatcher{store: st, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
+	a.disp = newDispatcher(&Dispatcher{store: st, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout, probe: cfg.Delivery.ProbeInterval.Duration,
 		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
 		onDisabled: a.alertDisabled})
 	a.bodies = newBodyBudget(max(DefaultBodyBudget, 4*cfg.BodyLimit))

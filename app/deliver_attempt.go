@@ -66,15 +66,16 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 		d.log.Error("Record attempt failed", "delivery_id", c.ID, "error", rerr)
 		return
 	}
-	if o.Status == StatusRetrying {
-		d.Wake() // so the dispatcher times the retry
+	if o.Status == StatusRetrying || h.Ordered {
+		// Time the retry; or, ordered, the contact's next event may go now.
+		d.Wake()
 	}
 	if o.Status != StatusSucceeded {
 		d.log.Warn("Delivery failed", "delivery_id", c.ID, "webhook_id", c.WebhookID, "attempt", o.Number,
 			"status_code", o.StatusCode, "error", o.Error, "next", o.Status)
 	}
-	if recovered && d.onRecover != nil {
-		d.onRecover(h.ID)
+	if recovered {
+		d.catchUp(h.ID, o.StartedAt)
 	}
 	if o.Gone && d.onDisabled != nil {
 		d.onDisabled(h.ID, "the receiver answered 410 Gone: it says this endpoint no longer exists")

@@ -59,7 +59,7 @@ func newMetrics(store Store) *Metrics {
 	for _, sink := range []string{"webhook", "slack", "plugin"} {
 		m.latency.WithLabelValues(sink)
 	}
-	for _, kind := range []string{"requeued", "gap_filled", "source_ingested", "replayed", "disabled", "pruned_events"} {
+	for _, kind := range []string{"requeued", "gap_filled", "source_ingested", "replayed", "caught_up", "disabled", "pruned_events"} {
 		m.reconciled.WithLabelValues(kind)
 	}
 	m.Registry.MustRegister(m.ingested, m.deliveries, m.attempts, m.latency, m.reconciled, queue(StatusPending), queue(StatusInFlight),

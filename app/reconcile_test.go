@@ -181,18 +181,17 @@ func TestReconcileFillsDeliveryGaps(t *testing.T) {
 	})
 }
 
-func TestReconcileAutoReplay(t *testing.T) {
+func TestAutoReplayOnRecovery(t *testing.T) {
 	tests := []struct {
 		name       string
 		autoReplay bool
 	}{
-		{"failed deliveries are replayed oldest first, in batches, once the webhook recovers", true},
+		{"failed deliveries are replayed oldest first on the success that ends the failures", true},
 		{"nothing is replayed when auto_replay is off", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms" })
-			s.App.extras.reconcile.replayLimit = 2
+			s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms"; c.Delivery.PerWebhook = 1 })
 			rc := newReceiver(t)
 			var healthy atomic.Bool
 			rc.setRespond(func(received) (int, string, map[string]string) {
@@ -207,15 +206,14 @@ func TestReconcileAutoReplay(t *testing.T) {
 				evs = append(evs, s.ingest("contact_created", contactData(fmt.Sprint("c", i))))
 			}
 			eventually(t, 5*time.Second, "three failed deliveries", func() bool { return len(deliveriesOf(s, id, StatusFailed)) == 3 })
+			for len(rc.arrived) > 0 {
+				<-rc.arrived
+			}
 			healthy.Store(true)
-			s.ingest("contact_created", contactData("c-new"))
-			eventually(t, 5*time.Second, "the recovery to be noticed", func() bool {
-				return kvValue(t, s, "reconcile.replay:"+id) != ""
-			})
-
-			run := reconcileNow(t, s)
+			newEv := s.ingest("contact_created", contactData("c-new"))
 			if !tc.autoReplay {
-				if run.Steps.Replayed != 0 || len(deliveriesOf(s, id, StatusFailed)) != 3 {
+				eventually(t, 5*time.Second, "the new event delivered", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 1 })
+				if run := reconcileNow(t, s); run.Steps.Replayed != 0 || len(deliveriesOf(s, id, StatusFailed)) != 3 {
 					t.Fatalf("replayed = %d with auto_replay off", run.Steps.Replayed)
 				}
 				if ids, _ := s.App.store.RecoveredWebhooks(context.Background()); len(ids) != 0 {
@@ -223,11 +221,13 @@ func TestReconcileAutoReplay(t *testing.T) {
 				}
 				return
 			}
-			if run.Steps.Replayed != 2 || deliveryOf(t, s, evs[0])["status"] == StatusFailed || deliveryOf(t, s, evs[2])["status"] != StatusFailed {
-				t.Fatalf("first run replayed %d; want the two oldest", run.Steps.Replayed)
+			// No reconcile run: the success itself replays them.
+			var got []string
+			for range 4 {
+				got = append(got, rc.next(t, 5*time.Second).Env.ID)
 			}
-			if run := reconcileNow(t, s); run.Steps.Replayed != 1 {
-				t.Fatalf("second run replayed %d, want 1", run.Steps.Replayed)
+			if want := append([]string{newEv}, evs...); !slices.Equal(got, want) {
+				t.Fatalf("arrived %v, want the new event, then the failed ones oldest first %v", got, want)
 			}
 			eventually(t, 5*time.Second, "every delivery succeeded", func() bool {
 				return len(deliveriesOf(s, id, StatusSucceeded)) == 4
@@ -238,7 +238,7 @@ func TestReconcileAutoReplay(t *testing.T) {
 				t.Fatalf("attempts = %v", a)
 			}
 			if run := reconcileNow(t, s); run.Steps.Replayed != 0 {
-				t.Fatalf("third run replayed %d, want 0", run.Steps.Replayed)
+				t.Fatalf("the reconcile run replayed %d more, want 0", run.Steps.Replayed)
 			}
 			if v := repairs(t, s, "replayed"); v != "3" {
 				t.Fatalf("replayed metric = %s", v)
@@ -247,7 +247,41 @@ func TestReconcileAutoReplay(t *testing.T) {
 	}
 }
 
-func TestReconcileAutoReplaysAnEventOnlyOnce(t *testing.T) {
+func TestReconcileFinishesAnInterruptedAutoReplay(t *testing.T) {
+	// The recovery's mark is written before the catch-up; if Herald stops
+	// in between, the reconcile job replays what failed, in batches.
+	s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms" })
+	s.App.extras.reconcile.replayLimit = 2
+	rc := newReceiver(t)
+	var healthy atomic.Bool
+	rc.setRespond(func(received) (int, string, map[string]string) {
+		if healthy.Load() {
+			return 200, "ok", nil
+		}
+		return 500, "down", nil
+	})
+	id, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"contact_created"}})
+	var evs []string
+	for i := range 3 {
+		evs = append(evs, s.ingest("contact_created", contactData(fmt.Sprint("c", i))))
+	}
+	eventually(t, 5*time.Second, "three failed deliveries", func() bool { return len(deliveriesOf(s, id, StatusFailed)) == 3 })
+	// As if the success was recorded and the process died before catching up.
+	healthy.Store(true)
+	s.App.disp.onRecover(id)
+	// Health columns only: the caches that matter (matching) do not read them.
+	execSQL(t, s, "UPDATE webhooks SET failing_since = 0, last_success_at = ? WHERE id = ?", s.App.store.NowMS(), id)
+	run := reconcileNow(t, s)
+	if run.Steps.Replayed != 2 || deliveryOf(t, s, evs[0])["status"] == StatusFailed || deliveryOf(t, s, evs[2])["status"] != StatusFailed {
+		t.Fatalf("first run replayed %d; want the two oldest", run.Steps.Replayed)
+	}
+	if run := reconcileNow(t, s); run.Steps.Replayed != 1 {
+		t.Fatalf("second run replayed %d, want 1", run.Steps.Replayed)
+	}
+	eventually(t, 5*time.Second, "every delivery succeeded", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 3 })
+}
+
+func TestAutoReplaysAnEventOnlyOnce(t *testing.T) {
 	s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms" })
 	rc := newReceiver(t)
 	var healthy atomic.Bool
@@ -260,26 +294,23 @@ func TestReconcileAutoReplaysAnEventOnlyOnce(t *testing.T) {
 	id, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"contact_created"}})
 	poison := s.ingest("contact_created", contactData("poison"))
 	eventually(t, 5*time.Second, "the delivery failed", func() bool { return deliveryOf(t, s, poison)["status"] == StatusFailed })
-	succeedOnce := func() {
-		t.Helper()
-		s.ingest("contact_created", contactData(fmt.Sprint("ok-", time.Now().UnixNano())))
-		eventually(t, 5*time.Second, "the recovery to be noticed", func() bool {
-			v := kvValue(t, s, "reconcile.replay:"+id)
-			return v != ""
-		})
-	}
 	healthy.Store(true)
-	succeedOnce()
-	if run := reconcileNow(t, s); run.Steps.Replayed != 1 {
-		t.Fatalf("first recovery replayed %d, want 1", run.Steps.Replayed)
-	}
+	s.ingest("contact_created", contactData("ok-1"))
 	eventually(t, 5*time.Second, "the replay failed too", func() bool {
 		d := deliveryOf(t, s, poison)
 		return d["status"] == StatusFailed && d["attempt_count"].(float64) == 4
 	})
-	succeedOnce()
+	s.ingest("contact_created", contactData("ok-2"))
+	eventually(t, 5*time.Second, "the webhook recovered again", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 2 })
 	if run := reconcileNow(t, s); run.Steps.Replayed != 0 {
 		t.Fatalf("an event the receiver always refuses was replayed again (%d)", run.Steps.Replayed)
+	}
+	// Nor by a probe: it never went back into the queue.
+	if n, _ := s.App.store.ProbeFailing(context.Background(), 1); len(n) != 0 {
+		t.Fatalf("probed %v", n)
+	}
+	if d := deliveryOf(t, s, poison); d["attempt_count"].(float64) != 4 {
+		t.Fatalf("poison attempts = %v, want 4", d["attempt_count"])
 	}
 }
 
