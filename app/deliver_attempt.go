@@ -60,6 +60,7 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 	o.Error = sinks.Redact(o.Error, requestSecrets(req)...)
 	d.metrics.observeAttempt(h.Sink, o.Status, time.Since(start))
 
+	failingSince := d.failingSince(c.WebhookID) // before this attempt's outcome is read back
 	recovered, rerr := d.store.RecordAttempt(context.Background(), o)
 	if rerr != nil {
 		// The lease runs out and reconcile re-queues it: at least once holds.
@@ -75,7 +76,7 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 			"status_code", o.StatusCode, "error", o.Error, "next", o.Status)
 	}
 	if recovered {
-		d.catchUp(h.ID, o.StartedAt)
+		d.catchUp(h.ID, o.StartedAt, c.Probe, failingSince)
 	}
 	if o.Gone && d.onDisabled != nil {
 		d.onDisabled(h.ID, "the receiver answered 410 Gone: it says this endpoint no longer exists")
@@ -124,6 +125,10 @@ func (d *Dispatcher) decide(o *store.AttemptOutcome, c *store.Claimed, err error
 	}
 	o.Status = StatusRetrying
 	o.NextAttemptAt = d.store.NowMS() + delay.Milliseconds()
+	if c.Probe && retryAfter == 0 {
+		// A probe is an extra attempt: its own schedule goes on as it was.
+		o.NextAttemptAt = max(c.NextAttemptAt, d.store.NowMS())
+	}
 }
 
 // jitter spreads retries ±20% so failures that happened together do not

@@ -9,10 +9,10 @@ import (
 // has its backlog made due in several short transactions, not one long one.
 const catchUpBatch = 1000
 
-// probeFailing makes each failing webhook's oldest undelivered delivery due
-// now (DESIGN.md §5): a receiver that comes back is noticed within one
-// probe interval, not on the retry schedule. Failing is read from the
-// database, so it holds across restarts.
+// probeFailing sends each failing webhook's oldest undelivered delivery
+// now, out of its turn (DESIGN.md §5): a receiver that comes back is
+// noticed within one probe interval, not on the retry schedule. Failing is
+// read from the database, so it holds across restarts.
 func (d *Dispatcher) probeFailing(ctx context.Context) {
 	if err := d.refreshHooks(ctx); err != nil {
 		d.log.Error("Load webhooks failed", "error", err)
@@ -27,16 +27,28 @@ func (d *Dispatcher) probeFailing(ctx context.Context) {
 	if !failing {
 		return // an idle or healthy Herald writes nothing here
 	}
-	probes, err := d.store.ProbeFailing(ctx, len(d.schedule))
+	probes, err := d.store.ClaimProbes(ctx, len(d.schedule), d.lease().Milliseconds())
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("Probe failing webhooks failed", "error", err)
 		}
 		return
 	}
-	for _, p := range probes {
-		d.log.Debug("Probing a failing webhook", "webhook_id", p.WebhookID, "delivery_id", p.DeliveryID)
+	for _, c := range probes {
+		d.log.Debug("Probing a failing webhook", "webhook_id", c.WebhookID, "delivery_id", c.ID)
+		d.start(c)
 	}
+}
+
+// failingSince is when the webhook's current run of failures began, as
+// the dispatcher last read it; 0 if it was not failing.
+func (d *Dispatcher) failingSince(webhookID string) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h := d.hooks[webhookID]; h != nil {
+		return h.FailingSince
+	}
+	return 0
 }
 
 // catchUp runs when a webhook that was failing succeeds again (at is when
@@ -44,9 +56,17 @@ func (d *Dispatcher) probeFailing(ctx context.Context) {
 // with auto_replay the failed ones too, oldest first; the claim then sends
 // them within the webhook's cap. onRecover runs first: it leaves a durable
 // mark, so if Herald stops halfway the reconcile job replays what is left.
-func (d *Dispatcher) catchUp(webhookID string, at int64) {
+//
+// Only a real outage counts: the success is a probe's, or it ends failures
+// that lasted at least a probe interval. A receiver that refuses one event
+// while taking the others is not down, and its retrying deliveries keep
+// their schedule rather than being sent again on every other success.
+func (d *Dispatcher) catchUp(webhookID string, at int64, probe bool, failingSince int64) {
 	if d.onRecover != nil {
 		d.onRecover(webhookID)
+	}
+	if !probe && (failingSince == 0 || at-failingSince < d.probe.Milliseconds()) {
+		return
 	}
 	start := time.Now()
 	var retrying, replayed int

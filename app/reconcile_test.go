@@ -182,16 +182,61 @@ func TestReconcileFillsDeliveryGaps(t *testing.T) {
 }
 
 func TestAutoReplayOnRecovery(t *testing.T) {
+	// A receiver down long enough to be probed: the probe that finds it back
+	// replays what failed meanwhile at once, without the reconcile job.
+	s := newClockServer(t, &testClock{}, func(c *Config) {
+		c.Delivery.RetrySchedule = "10ms"
+		c.Delivery.ProbeInterval = Duration{100 * time.Millisecond}
+	})
+	rc := newReceiver(t)
+	var healthy atomic.Bool
+	got := &successes{}
+	rc.setRespond(func(r received) (int, string, map[string]string) {
+		if healthy.Load() {
+			got.add(r.Env.ID)
+			return 200, "ok", nil
+		}
+		return 500, "down", nil
+	})
+	id, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"contact_created"}})
+	var evs []string
+	for i := range 3 {
+		evs = append(evs, s.ingest("contact_created", contactData(fmt.Sprint("c", i))))
+	}
+	eventually(t, 5*time.Second, "three failed deliveries, then a failed probe", func() bool {
+		n := 0
+		for _, d := range deliveriesOf(s, id, StatusFailed) {
+			n += int(d.(map[string]any)["attempt_count"].(float64))
+		}
+		return n > 6
+	})
+	healthy.Store(true)
+	eventually(t, 5*time.Second, "every delivery succeeded", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 3 })
+	ids, _ := got.get()
+	slices.Sort(ids)
+	if !slices.Equal(ids, evs) {
+		t.Fatalf("arrived %v, want each of %v once", ids, evs)
+	}
+	if v := repairs(t, s, "replayed"); v != "2" {
+		t.Fatalf("replayed metric = %s; want the two the probe did not send", v)
+	}
+	if run := reconcileNow(t, s); run.Steps.Replayed != 0 {
+		t.Fatalf("the reconcile run replayed %d more, want 0", run.Steps.Replayed)
+	}
+}
+
+func TestReconcileAutoReplay(t *testing.T) {
 	tests := []struct {
 		name       string
 		autoReplay bool
 	}{
-		{"failed deliveries are replayed oldest first on the success that ends the failures", true},
+		{"failed deliveries are replayed oldest first, in batches, once the webhook recovers", true},
 		{"nothing is replayed when auto_replay is off", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms"; c.Delivery.PerWebhook = 1 })
+			s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms" })
+			s.App.extras.reconcile.replayLimit = 2
 			rc := newReceiver(t)
 			var healthy atomic.Bool
 			rc.setRespond(func(received) (int, string, map[string]string) {
@@ -206,14 +251,15 @@ func TestAutoReplayOnRecovery(t *testing.T) {
 				evs = append(evs, s.ingest("contact_created", contactData(fmt.Sprint("c", i))))
 			}
 			eventually(t, 5*time.Second, "three failed deliveries", func() bool { return len(deliveriesOf(s, id, StatusFailed)) == 3 })
-			for len(rc.arrived) > 0 {
-				<-rc.arrived
-			}
 			healthy.Store(true)
-			newEv := s.ingest("contact_created", contactData("c-new"))
+			s.ingest("contact_created", contactData("c-new"))
+			eventually(t, 5*time.Second, "the recovery to be noticed", func() bool {
+				return kvValue(t, s, "reconcile.replay:"+id) != ""
+			})
+
+			run := reconcileNow(t, s)
 			if !tc.autoReplay {
-				eventually(t, 5*time.Second, "the new event delivered", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 1 })
-				if run := reconcileNow(t, s); run.Steps.Replayed != 0 || len(deliveriesOf(s, id, StatusFailed)) != 3 {
+				if run.Steps.Replayed != 0 || len(deliveriesOf(s, id, StatusFailed)) != 3 {
 					t.Fatalf("replayed = %d with auto_replay off", run.Steps.Replayed)
 				}
 				if ids, _ := s.App.store.RecoveredWebhooks(context.Background()); len(ids) != 0 {
@@ -221,13 +267,11 @@ func TestAutoReplayOnRecovery(t *testing.T) {
 				}
 				return
 			}
-			// No reconcile run: the success itself replays them.
-			var got []string
-			for range 4 {
-				got = append(got, rc.next(t, 5*time.Second).Env.ID)
+			if run.Steps.Replayed != 2 || deliveryOf(t, s, evs[0])["status"] == StatusFailed || deliveryOf(t, s, evs[2])["status"] != StatusFailed {
+				t.Fatalf("first run replayed %d; want the two oldest", run.Steps.Replayed)
 			}
-			if want := append([]string{newEv}, evs...); !slices.Equal(got, want) {
-				t.Fatalf("arrived %v, want the new event, then the failed ones oldest first %v", got, want)
+			if run := reconcileNow(t, s); run.Steps.Replayed != 1 {
+				t.Fatalf("second run replayed %d, want 1", run.Steps.Replayed)
 			}
 			eventually(t, 5*time.Second, "every delivery succeeded", func() bool {
 				return len(deliveriesOf(s, id, StatusSucceeded)) == 4
@@ -238,7 +282,7 @@ func TestAutoReplayOnRecovery(t *testing.T) {
 				t.Fatalf("attempts = %v", a)
 			}
 			if run := reconcileNow(t, s); run.Steps.Replayed != 0 {
-				t.Fatalf("the reconcile run replayed %d more, want 0", run.Steps.Replayed)
+				t.Fatalf("third run replayed %d, want 0", run.Steps.Replayed)
 			}
 			if v := repairs(t, s, "replayed"); v != "3" {
 				t.Fatalf("replayed metric = %s", v)
@@ -247,41 +291,7 @@ func TestAutoReplayOnRecovery(t *testing.T) {
 	}
 }
 
-func TestReconcileFinishesAnInterruptedAutoReplay(t *testing.T) {
-	// The recovery's mark is written before the catch-up; if Herald stops
-	// in between, the reconcile job replays what failed, in batches.
-	s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms" })
-	s.App.extras.reconcile.replayLimit = 2
-	rc := newReceiver(t)
-	var healthy atomic.Bool
-	rc.setRespond(func(received) (int, string, map[string]string) {
-		if healthy.Load() {
-			return 200, "ok", nil
-		}
-		return 500, "down", nil
-	})
-	id, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"contact_created"}})
-	var evs []string
-	for i := range 3 {
-		evs = append(evs, s.ingest("contact_created", contactData(fmt.Sprint("c", i))))
-	}
-	eventually(t, 5*time.Second, "three failed deliveries", func() bool { return len(deliveriesOf(s, id, StatusFailed)) == 3 })
-	// As if the success was recorded and the process died before catching up.
-	healthy.Store(true)
-	s.App.disp.onRecover(id)
-	// Health columns only: the caches that matter (matching) do not read them.
-	execSQL(t, s, "UPDATE webhooks SET failing_since = 0, last_success_at = ? WHERE id = ?", s.App.store.NowMS(), id)
-	run := reconcileNow(t, s)
-	if run.Steps.Replayed != 2 || deliveryOf(t, s, evs[0])["status"] == StatusFailed || deliveryOf(t, s, evs[2])["status"] != StatusFailed {
-		t.Fatalf("first run replayed %d; want the two oldest", run.Steps.Replayed)
-	}
-	if run := reconcileNow(t, s); run.Steps.Replayed != 1 {
-		t.Fatalf("second run replayed %d, want 1", run.Steps.Replayed)
-	}
-	eventually(t, 5*time.Second, "every delivery succeeded", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 3 })
-}
-
-func TestAutoReplaysAnEventOnlyOnce(t *testing.T) {
+func TestReconcileAutoReplaysAnEventOnlyOnce(t *testing.T) {
 	s := newClockServer(t, &testClock{}, func(c *Config) { c.Delivery.RetrySchedule = "10ms" })
 	rc := newReceiver(t)
 	var healthy atomic.Bool
@@ -294,23 +304,26 @@ func TestAutoReplaysAnEventOnlyOnce(t *testing.T) {
 	id, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"contact_created"}})
 	poison := s.ingest("contact_created", contactData("poison"))
 	eventually(t, 5*time.Second, "the delivery failed", func() bool { return deliveryOf(t, s, poison)["status"] == StatusFailed })
+	succeedOnce := func() {
+		t.Helper()
+		s.ingest("contact_created", contactData(fmt.Sprint("ok-", time.Now().UnixNano())))
+		eventually(t, 5*time.Second, "the recovery to be noticed", func() bool {
+			v := kvValue(t, s, "reconcile.replay:"+id)
+			return v != ""
+		})
+	}
 	healthy.Store(true)
-	s.ingest("contact_created", contactData("ok-1"))
+	succeedOnce()
+	if run := reconcileNow(t, s); run.Steps.Replayed != 1 {
+		t.Fatalf("first recovery replayed %d, want 1", run.Steps.Replayed)
+	}
 	eventually(t, 5*time.Second, "the replay failed too", func() bool {
 		d := deliveryOf(t, s, poison)
 		return d["status"] == StatusFailed && d["attempt_count"].(float64) == 4
 	})
-	s.ingest("contact_created", contactData("ok-2"))
-	eventually(t, 5*time.Second, "the webhook recovered again", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 2 })
+	succeedOnce()
 	if run := reconcileNow(t, s); run.Steps.Replayed != 0 {
 		t.Fatalf("an event the receiver always refuses was replayed again (%d)", run.Steps.Replayed)
-	}
-	// Nor by a probe: it never went back into the queue.
-	if n, _ := s.App.store.ProbeFailing(context.Background(), 1); len(n) != 0 {
-		t.Fatalf("probed %v", n)
-	}
-	if d := deliveryOf(t, s, poison); d["attempt_count"].(float64) != 4 {
-		t.Fatalf("poison attempts = %v, want 4", d["attempt_count"])
 	}
 }
 

@@ -12,6 +12,9 @@ type Claimed struct {
 	*Delivery
 	Ev    *Event
 	Lease int64 // lease_until as claimed: the token that proves the claim is still ours
+	// Probe: claimed by ClaimProbes out of its turn. If it fails, it goes
+	// back to NextAttemptAt, the time its own schedule said.
+	Probe bool
 }
 
 // claimQuery selects a webhook's due waiting deliveries with their events,

@@ -47,7 +47,7 @@ type Store interface {
 	Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error)
 	// Fast catch-up (catchup.go): probe failing webhooks; after a
 	// recovery, make the backlog due at once, oldest first.
-	ProbeFailing(ctx context.Context, retries int) ([]Probe, error)
+	ClaimProbes(ctx context.Context, retries int, leaseMS int64) ([]*Claimed, error)
 	CatchUp(ctx context.Context, webhookID string, at int64, limit int) (CatchUpResult, error)
 	HurryPluginDeliveries(ctx context.Context) error
 	FindDeliveryByID(ctx context.Context, id string) (*Delivery, error)
