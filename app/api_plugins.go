@@ -1,7 +1,7 @@
 package app
 
 import (
-	"regexp"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -31,15 +31,12 @@ func (a *App) handlePluginList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if after != "" && !pluginName.MatchString(after) {
-		return invalid("after", "after must be the next_cursor of a previous page")
+	all := a.extras.plugins.List() // sorted by name
+	if after != "" && !slices.ContainsFunc(all, func(p plugins.Status) bool { return p.Name == after }) {
+		return invalid("after", "after must be the next_cursor of a previous page (the name of an installed plugin)")
 	}
-	// List is sorted by name.
-	return c.JSON(pageSlice(a.extras.plugins.List(), after, limit, func(p plugins.Status) string { return p.Name }))
+	return c.JSON(pageSlice(all, after, limit, func(p plugins.Status) string { return p.Name }))
 }
-
-// pluginName is what a plugin name (and so a plugin list cursor) looks like.
-var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // handlePluginReload looks at the plugin folder again: new plugins start,
 // changed ones restart, removed ones stop.
