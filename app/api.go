@@ -117,16 +117,6 @@ type list[T any] struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-// pageOf is a list answer for one page of items: when the page is full, the
-// cursor is the last item's key, passed back as ?after= for the next page.
-func pageOf[T, I any](data []T, items []I, limit int, key func(I) string) list[T] {
-	next := ""
-	if len(items) == limit && limit > 0 {
-		next = key(items[len(items)-1])
-	}
-	return newList(data, next)
-}
-
 func newList[T any](data []T, next string) list[T] {
 	if data == nil {
 		data = []T{}

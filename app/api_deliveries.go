@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -40,15 +41,24 @@ func toDeliveryJSON(d *Delivery) deliveryJSON {
 	out := deliveryJSON{ID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, Event: d.Event, Status: d.Status,
 		AttemptCount: d.AttemptCount, LastStatusCode: d.LastStatusCode, LastDurationMS: d.LastDurationMS,
 		LastError: d.LastError, CreatedAt: store.FormatTime(d.CreatedAt), UpdatedAt: store.FormatTime(d.UpdatedAt)}
-	if d.Status == StatusPending {
-		out.NextAttemptAt = store.FormatTime(d.NextAttemptAt)
-	}
+	out.NextAttemptAt = nextAttemptAt(d)
 	return out
 }
 
+// nextAttemptAt is when a waiting (pending or retrying) delivery is tried
+// next; "" for the others.
+func nextAttemptAt(d *Delivery) string {
+	if d.Status == StatusPending || d.Status == store.StatusRetrying {
+		return store.FormatTime(d.NextAttemptAt)
+	}
+	return ""
+}
+
+// checkStatus checks a delivery state filter: a state, or undelivered (any
+// state but succeeded).
 func checkStatus(field, s string) error {
-	if !slices.Contains(store.DeliveryStatuses, s) {
-		return invalid(field, "%s must be one of pending, in_flight, succeeded, failed, cancelled", field)
+	if s != store.StatusUndelivered && !slices.Contains(store.DeliveryStatuses, s) {
+		return invalid(field, "%s must be one of %s or %s", field, strings.Join(store.DeliveryStatuses, ", "), store.StatusUndelivered)
 	}
 	return nil
 }
@@ -58,11 +68,14 @@ func (a *App) handleDeliveryList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	limit, err := limitParam(c)
+	limit, after, err := listParams(c, "status")
 	if err != nil {
 		return err
 	}
-	f := store.DeliveryFilter{WebhookID: h.ID, Status: c.Query("status"), Before: c.Query("after"), Limit: limit}
+	if err := idCursor(after, "dlv_"); err != nil {
+		return err
+	}
+	f := store.DeliveryFilter{WebhookID: h.ID, Status: c.Query("status"), Before: after, Limit: limit + 1}
 	if f.Status != "" {
 		if err := checkStatus("status", f.Status); err != nil {
 			return err

@@ -16,6 +16,17 @@ type eventJSON struct {
 	Cursor        string          `json:"cursor"` // resume GET /events after this one
 	Deliveries    *[]deliveryJSON `json:"deliveries,omitempty"`
 	DeliveryCount *int            `json:"delivery_count,omitempty"` // in lists; 0: it matched no webhook
+	// Delivery is, in a list filtered by webhook_id, the event's delivery to that webhook.
+	Delivery *eventDeliveryJSON `json:"delivery,omitempty"`
+}
+
+// eventDeliveryJSON is an event's delivery to one webhook, in GET /events?webhook_id=.
+type eventDeliveryJSON struct {
+	ID             string `json:"id"`
+	Status         string `json:"status"`
+	Attempts       int    `json:"attempts"`
+	LastStatusCode int    `json:"last_status_code"`
+	NextAttemptAt  string `json:"next_attempt_at,omitempty"` // while pending or retrying
 }
 
 func toEventJSON(e *Event) eventJSON {
@@ -106,15 +117,15 @@ func (a *App) handleEventBatch(c *fiber.Ctx) error {
 }
 
 func (a *App) handleEventList(c *fiber.Ctx) error {
-	limit, err := limitParam(c)
+	limit, after, err := listParams(c, "event", "contact_id", "webhook_id", "delivery_status", "order")
 	if err != nil {
 		return err
 	}
-	f := store.EventFilter{Limit: limit, Event: c.Query("event"), ContactID: c.Query("contact_id"),
+	f := store.EventFilter{Limit: limit + 1, Event: c.Query("event"), ContactID: c.Query("contact_id"),
 		WebhookID: c.Query("webhook_id"), DeliveryStatus: c.Query("delivery_status")}
-	if v := c.Query("after"); v != "" {
-		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil || f.After < 0 {
-			return invalid("after", "after must be a cursor from a previous answer")
+	if after != "" {
+		if f.After, err = strconv.ParseInt(after, 10, 64); err != nil || f.After < 0 {
+			return invalid("after", "after must be the next_cursor of a previous page")
 		}
 	}
 	if f.Event != "" && catalogByName[f.Event] == nil {
@@ -126,6 +137,11 @@ func (a *App) handleEventList(c *fiber.Ctx) error {
 		}
 		if err := checkStatus("delivery_status", f.DeliveryStatus); err != nil {
 			return err
+		}
+	}
+	if f.WebhookID != "" {
+		if _, err := a.store.FindWebhookByID(c.UserContext(), f.WebhookID); err != nil {
+			return err // 404: a filter on a webhook that does not exist
 		}
 	}
 	switch c.Query("order", "asc") {
@@ -143,6 +159,10 @@ func (a *App) handleEventList(c *fiber.Ctx) error {
 	for i, e := range evs {
 		out[i] = toEventJSON(e)
 		out[i].DeliveryCount = &e.DeliveryCount
+		if d := e.Delivery; d != nil {
+			out[i].Delivery = &eventDeliveryJSON{ID: d.ID, Status: d.Status, Attempts: d.AttemptCount, LastStatusCode: d.LastStatusCode,
+				NextAttemptAt: nextAttemptAt(d)}
+		}
 	}
 	return c.JSON(pageOf(out, out, limit, func(e eventJSON) string { return e.Cursor }))
 }
@@ -166,5 +186,8 @@ func (a *App) handleEventGet(c *fiber.Ctx) error {
 }
 
 func (a *App) handleEventTypes(c *fiber.Ctx) error {
+	if err := onlyQuery(c); err != nil {
+		return err
+	}
 	return c.JSON(newList(catalog, ""))
 }

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"slices"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/herald-webhooks/herald/plugins"
@@ -25,7 +27,15 @@ func (a *App) setupPlugins() {
 }
 
 func (a *App) handlePluginList(c *fiber.Ctx) error {
-	return c.JSON(newList(a.extras.plugins.List(), ""))
+	limit, after, err := listParams(c)
+	if err != nil {
+		return err
+	}
+	all := a.extras.plugins.List() // sorted by name
+	if after != "" && !slices.ContainsFunc(all, func(p plugins.Status) bool { return p.Name == after }) {
+		return invalid("after", "after must be the next_cursor of a previous page (the name of an installed plugin)")
+	}
+	return c.JSON(pageSlice(all, after, limit, func(p plugins.Status) string { return p.Name }))
 }
 
 // handlePluginReload looks at the plugin folder again: new plugins start,

@@ -26,11 +26,14 @@ func toReconcileRunJSON(r *ReconcileRun) reconcileRunJSON {
 }
 
 func (a *App) handleReconcileRuns(c *fiber.Ctx) error {
-	limit, err := limitParam(c)
+	limit, after, err := listParams(c)
 	if err != nil {
 		return err
 	}
-	runs, err := a.store.FindReconcileRuns(c.UserContext(), c.Query("after"), limit)
+	if err := idCursor(after, "rec_"); err != nil {
+		return err
+	}
+	runs, err := a.store.FindReconcileRuns(c.UserContext(), after, limit+1)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ func (a *App) handleSettings(c *fiber.Ctx) error {
 		"allow_private_networks": a.cfg.AllowPrivateNetworks,
 		"retry_schedule":         schedule,
 		"delivery_timeout_ms":    a.cfg.Delivery.Timeout.Milliseconds(),
+		"probe_interval_ms":      a.cfg.Delivery.ProbeInterval.Milliseconds(),
 		"reconcile_schedule":     a.cfg.Reconcile.Schedule,
 		"source_configured":      a.cfg.Reconcile.SourceURL != "",
 		"body_limit":             a.cfg.BodyLimit,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,6 +18,13 @@ type tokenJSON struct {
 }
 
 func (a *App) handleTokenList(c *fiber.Ctx) error {
+	limit, after, err := listParams(c)
+	if err != nil {
+		return err
+	}
+	if err := idCursor(after, "tok_"); err != nil {
+		return err
+	}
 	ts, err := a.store.FindTokens(c.UserContext())
 	if err != nil {
 		return err
@@ -25,7 +33,8 @@ func (a *App) handleTokenList(c *fiber.Ctx) error {
 	for i, t := range ts {
 		out[i] = tokenJSON{ID: t.ID, Name: t.Name, Scope: t.Scope, CreatedAt: store.FormatTime(t.CreatedAt), LastUsedAt: store.FormatTime(t.LastUsedAt)}
 	}
-	return c.JSON(newList(out, ""))
+	slices.SortFunc(out, func(x, y tokenJSON) int { return strings.Compare(x.ID, y.ID) })
+	return c.JSON(pageSlice(out, after, limit, func(t tokenJSON) string { return t.ID }))
 }
 
 func (a *App) handleTokenCreate(c *fiber.Ctx) error {

@@ -35,6 +35,7 @@ type webhookJSON struct {
 	GenerateSummary bool                `json:"generate_summary"`
 	Enabled         bool                `json:"enabled"`
 	AutoReplay      bool                `json:"auto_replay"`
+	Ordered         bool                `json:"ordered"`
 	Headers         map[string]string   `json:"headers"`
 	Secret          string              `json:"secret"`
 	SecretRotatedAt string              `json:"previous_secret_expires_at,omitempty"`
@@ -58,6 +59,7 @@ type webhookInput struct {
 	GenerateSummary *bool              `json:"generate_summary"`
 	Enabled         *bool              `json:"enabled"`
 	AutoReplay      *bool              `json:"auto_replay"`
+	Ordered         *bool              `json:"ordered"`
 	Headers         *map[string]string `json:"headers"`
 
 	ID              json.RawMessage `json:"id"`
@@ -75,7 +77,7 @@ type webhookInput struct {
 func (a *App) toWebhookJSON(c *fiber.Ctx, h *Webhook, withStats bool, all ...*Webhook) (webhookJSON, error) {
 	out := webhookJSON{ID: h.ID, Name: h.Name, URL: h.URL, Sink: h.Sink, Plugin: h.Plugin, Config: a.maskedConfig(h),
 		Events: h.Events, Tags: h.Tags, GenerateSummary: h.GenerateSummary, Enabled: h.Enabled, AutoReplay: h.AutoReplay,
-		Headers: h.Headers, Secret: h.Secret, CreatedAt: store.FormatTime(h.CreatedAt), UpdatedAt: store.FormatTime(h.UpdatedAt),
+		Ordered: h.Ordered, Headers: h.Headers, Secret: h.Secret, CreatedAt: store.FormatTime(h.CreatedAt), UpdatedAt: store.FormatTime(h.UpdatedAt),
 		DisabledReason: h.DisabledReason, Warnings: []string{}}
 	if old := h.Secrets(a.store.NowMS()); len(old) > 1 {
 		// The latest expiry: until then some rotated-out secret still signs.
@@ -113,11 +115,14 @@ func sameURL(a, b string) bool {
 }
 
 func (a *App) handleWebhookList(c *fiber.Ctx) error {
-	limit, err := limitParam(c)
+	limit, after, err := listParams(c)
 	if err != nil {
 		return err
 	}
-	hooks, err := a.store.FindWebhooks(c.UserContext(), c.Query("after"), limit)
+	if err := idCursor(after, "wh_"); err != nil {
+		return err
+	}
+	hooks, err := a.store.FindWebhooks(c.UserContext(), after, limit+1)
 	if err != nil {
 		return err
 	}
@@ -125,8 +130,9 @@ func (a *App) handleWebhookList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]webhookJSON, len(hooks))
-	for i, h := range hooks {
+	// The extra one fetched only says that a page follows: not rendered.
+	out := make([]webhookJSON, min(len(hooks), limit))
+	for i, h := range hooks[:len(out)] {
 		if out[i], err = a.toWebhookJSON(c, h, true, all...); err != nil {
 			return err
 		}
@@ -286,6 +292,9 @@ func (a *App) applyWebhookInput(h *Webhook, in *webhookInput) error {
 	}
 	if in.AutoReplay != nil {
 		h.AutoReplay = *in.AutoReplay
+	}
+	if in.Ordered != nil {
+		h.Ordered = *in.Ordered
 	}
 	if len([]rune(h.Name)) > 200 {
 		return invalid("name", "name is longer than 200 characters")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -35,9 +36,10 @@ type App struct {
 	extras   extras
 	bodies   *bodyBudget // bytes of request bodies being read
 
-	cancel  context.CancelFunc
-	stopped chan struct{}
-	alerts  sync.WaitGroup // operator alerts being sent
+	cancel   context.CancelFunc
+	stopped  chan struct{}
+	alerts   sync.WaitGroup // operator alerts being sent
+	shutdown atomic.Bool
 }
 
 // Options are the parts main (or a test) passes in besides the config.
@@ -81,7 +83,7 @@ func New(cfg Config, o Options) (*App, error) {
 		st.Close()
 		return nil, err
 	}
-	a.disp = newDispatcher(&Dispatcher{store: st, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout,
+	a.disp = newDispatcher(&Dispatcher{store: st, sinks: a.sinks, log: log, metrics: a.metrics, schedule: schedule, timeout: timeout, probe: cfg.Delivery.ProbeInterval.Duration,
 		workers: cfg.Delivery.Workers, perHook: cfg.Delivery.PerWebhook, prepare: a.prepareRequest, onRecover: a.onRecover,
 		onDisabled: a.alertDisabled})
 	a.bodies = newBodyBudget(max(DefaultBodyBudget, 4*cfg.BodyLimit))
@@ -168,8 +170,11 @@ func (a *App) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting requests, lets attempts in flight finish (or
-// releases them), and closes the database.
+// releases them), and closes the database. Later calls do nothing.
 func (a *App) Shutdown(ctx context.Context) error {
+	if !a.shutdown.CompareAndSwap(false, true) {
+		return nil
+	}
 	err := a.fiber.ShutdownWithContext(ctx)
 	if a.cancel != nil {
 		a.cancel()

@@ -22,6 +22,7 @@ const (
 	DefaultBodyLimit      = 256 << 10                        // an event is a notification, not a file upload
 	DefaultWorkers        = 128                              // shared pool; most time is spent waiting on receivers
 	DefaultPerWebhook     = 16                               // one slow receiver can hold at most this many workers
+	DefaultProbeInterval  = 30 * time.Second                 // a receiver that comes back is noticed this fast, at one request per interval
 	DefaultReconcile      = "@every 1m"
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultDisableAfter   = 5 * 24 * time.Hour // a webhook failing this long with no success is switched off
@@ -54,6 +55,7 @@ type DeliveryConfig struct {
 	Timeout       Duration `toml:"timeout"`
 	Workers       int      `toml:"workers"`
 	PerWebhook    int      `toml:"per_webhook_concurrency"`
+	ProbeInterval Duration `toml:"probe_interval"` // how often a failing webhook is tried with its oldest undelivered delivery
 }
 
 type SlackConfig struct {
@@ -111,6 +113,7 @@ func DefaultConfig() Config {
 			Timeout:       Duration{DefaultTimeout},
 			Workers:       DefaultWorkers,
 			PerWebhook:    DefaultPerWebhook,
+			ProbeInterval: Duration{DefaultProbeInterval},
 		},
 		Summary:   SummaryConfig{Timeout: Duration{DefaultSummaryTimeout}, MaxMessages: DefaultMemoryMessages, MaxAge: Duration{DefaultMemoryAge}},
 		Reconcile: ReconcileConfig{Schedule: DefaultReconcile, Retention: Duration{DefaultRetention}, DisableAfter: Duration{DefaultDisableAfter}},
@@ -153,6 +156,7 @@ func (c *Config) envVars() []envVar {
 		{"HERALD_DELIVERY_TIMEOUT", durVar(&c.Delivery.Timeout)},
 		{"HERALD_DELIVERY_WORKERS", intVar(&c.Delivery.Workers)},
 		{"HERALD_PER_WEBHOOK_CONCURRENCY", intVar(&c.Delivery.PerWebhook)},
+		{"HERALD_PROBE_INTERVAL", durVar(&c.Delivery.ProbeInterval)},
 		{"HERALD_SLACK_API_URL", strVar(&c.Slack.APIURL)},
 		{"HERALD_SLACK_BOT_TOKEN", strVar(&c.Slack.BotToken)},
 		{"HERALD_SLACK_ALERT_URL", strVar(&c.Slack.AlertURL)},
@@ -230,6 +234,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Delivery.Timeout.Duration <= 0 {
 		errs = append(errs, errors.New("delivery.timeout: must be positive"))
+	}
+	if c.Delivery.ProbeInterval.Duration < 100*time.Millisecond {
+		errs = append(errs, errors.New("delivery.probe_interval: must be at least 100ms"))
 	}
 	if c.Delivery.Workers < 1 || c.Delivery.PerWebhook < 1 {
 		errs = append(errs, errors.New("delivery.workers and delivery.per_webhook_concurrency: must be at least 1"))

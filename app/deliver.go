@@ -24,6 +24,7 @@ type Dispatcher struct {
 	metrics  *Metrics
 	schedule []time.Duration
 	timeout  time.Duration
+	probe    time.Duration // how often failing webhooks are probed (HERALD_PROBE_INTERVAL)
 	workers  int
 	perHook  int
 	prepare  func(ctx context.Context, c *store.Claimed, h *Webhook) (*sinks.Request, error)
@@ -40,6 +41,7 @@ type Dispatcher struct {
 	mu      sync.Mutex
 	pending map[string]int           // per webhook: claimed and not yet answered
 	sems    map[string]chan struct{} // per webhook: one token per attempt running
+	queues  map[string][]queued      // per webhook: claimed, waiting for a turn, in claim order
 	total   int
 	rotate  int // where the next claim round starts, for fairness
 
@@ -58,7 +60,14 @@ func newDispatcher(d *Dispatcher) *Dispatcher {
 	d.global = make(chan struct{}, d.workers)
 	d.pending = map[string]int{}
 	d.sems = map[string]chan struct{}{}
+	d.queues = map[string][]queued{}
 	return d
+}
+
+// queued is a claimed delivery waiting for its turn.
+type queued struct {
+	c *store.Claimed
+	h *Webhook
 }
 
 // Wake tells the dispatcher there may be new work (after ingest or retry).
@@ -85,6 +94,9 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 	defer hardCancel()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	probe := time.NewTicker(d.probe)
+	defer probe.Stop()
+	d.probeFailing(ctx) // failing webhooks are known from the database, also after a restart
 	for {
 		timer.Reset(d.step(ctx))
 		select {
@@ -94,6 +106,8 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 		case <-d.wake:
 		case <-d.done:
 		case <-timer.C:
+		case <-probe.C:
+			d.probeFailing(ctx)
 		}
 	}
 }
@@ -193,7 +207,9 @@ func (d *Dispatcher) refreshHooks(ctx context.Context) error {
 	return nil
 }
 
-// start queues a claimed delivery for its turn.
+// start queues a claimed delivery for its turn. Each webhook's claims are
+// sent in the order they were claimed (oldest first): a worker that gets a
+// turn takes the head of its webhook's queue, not a delivery of its own.
 func (d *Dispatcher) start(c *store.Claimed) {
 	d.mu.Lock()
 	h := d.hooks[c.WebhookID]
@@ -202,14 +218,30 @@ func (d *Dispatcher) start(c *store.Claimed) {
 		sem = make(chan struct{}, d.perHook)
 		d.sems[c.WebhookID] = sem
 	}
+	d.queues[c.WebhookID] = append(d.queues[c.WebhookID], queued{c: c, h: h})
 	d.pending[c.WebhookID]++
 	d.total++
 	d.mu.Unlock()
 	d.wg.Add(1)
-	go d.work(c, h, sem)
+	go d.work(c.WebhookID, sem)
 }
 
-func (d *Dispatcher) work(c *store.Claimed, h *Webhook, sem chan struct{}) {
+// next takes the head of a webhook's queue.
+func (d *Dispatcher) next(webhookID string) queued {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.queues[webhookID]
+	head := q[0]
+	q[0] = queued{}
+	if len(q) == 1 {
+		delete(d.queues, webhookID)
+	} else {
+		d.queues[webhookID] = q[1:]
+	}
+	return head
+}
+
+func (d *Dispatcher) work(webhookID string, sem chan struct{}) {
 	defer d.wg.Done()
 	var once sync.Once
 	// Room is made as soon as the receiver has answered: recording the
@@ -217,7 +249,7 @@ func (d *Dispatcher) work(c *store.Claimed, h *Webhook, sem chan struct{}) {
 	release := func() {
 		once.Do(func() {
 			d.mu.Lock()
-			d.pending[c.WebhookID]--
+			d.pending[webhookID]--
 			d.total--
 			d.mu.Unlock()
 			select {
@@ -231,17 +263,18 @@ func (d *Dispatcher) work(c *store.Claimed, h *Webhook, sem chan struct{}) {
 	select {
 	case sem <- struct{}{}:
 	case <-d.runCtx.Done():
-		d.releaseUnstarted(c)
+		d.releaseUnstarted(d.next(webhookID).c)
 		return
 	}
 	select {
 	case d.global <- struct{}{}:
 	case <-d.runCtx.Done():
 		<-sem
-		d.releaseUnstarted(c)
+		d.releaseUnstarted(d.next(webhookID).c)
 		return
 	}
-	d.attempt(c, h, func() {
+	it := d.next(webhookID)
+	d.attempt(it.c, it.h, func() {
 		<-d.global
 		<-sem
 		release()

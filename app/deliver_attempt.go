@@ -60,21 +60,23 @@ func (d *Dispatcher) attempt(c *store.Claimed, h *Webhook, release func()) {
 	o.Error = sinks.Redact(o.Error, requestSecrets(req)...)
 	d.metrics.observeAttempt(h.Sink, o.Status, time.Since(start))
 
+	failingSince := d.failingSince(c.WebhookID) // before this attempt's outcome is read back
 	recovered, rerr := d.store.RecordAttempt(context.Background(), o)
 	if rerr != nil {
 		// The lease runs out and reconcile re-queues it: at least once holds.
 		d.log.Error("Record attempt failed", "delivery_id", c.ID, "error", rerr)
 		return
 	}
-	if o.Status == StatusRetrying {
-		d.Wake() // so the dispatcher times the retry
+	if o.Status == StatusRetrying || h.Ordered {
+		// Time the retry; or, ordered, the contact's next event may go now.
+		d.Wake()
 	}
 	if o.Status != StatusSucceeded {
 		d.log.Warn("Delivery failed", "delivery_id", c.ID, "webhook_id", c.WebhookID, "attempt", o.Number,
 			"status_code", o.StatusCode, "error", o.Error, "next", o.Status)
 	}
-	if recovered && d.onRecover != nil {
-		d.onRecover(h.ID)
+	if recovered {
+		d.catchUp(h.ID, o.StartedAt, c.Probe, failingSince)
 	}
 	if o.Gone && d.onDisabled != nil {
 		d.onDisabled(h.ID, "the receiver answered 410 Gone: it says this endpoint no longer exists")
@@ -123,6 +125,10 @@ func (d *Dispatcher) decide(o *store.AttemptOutcome, c *store.Claimed, err error
 	}
 	o.Status = StatusRetrying
 	o.NextAttemptAt = d.store.NowMS() + delay.Milliseconds()
+	if c.Probe && retryAfter == 0 {
+		// A probe is an extra attempt: its own schedule goes on as it was.
+		o.NextAttemptAt = max(c.NextAttemptAt, d.store.NowMS())
+	}
 }
 
 // jitter spreads retries ±20% so failures that happened together do not

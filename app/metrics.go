@@ -59,7 +59,7 @@ func newMetrics(store Store) *Metrics {
 	for _, sink := range []string{"webhook", "slack", "plugin"} {
 		m.latency.WithLabelValues(sink)
 	}
-	for _, kind := range []string{"requeued", "gap_filled", "source_ingested", "replayed", "disabled", "pruned_events"} {
+	for _, kind := range []string{"requeued", "gap_filled", "source_ingested", "replayed", "caught_up", "disabled", "pruned_events"} {
 		m.reconciled.WithLabelValues(kind)
 	}
 	size := func(file string, pick func(wal, db int64) int64) prometheus.GaugeFunc {

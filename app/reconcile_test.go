@@ -181,6 +181,50 @@ func TestReconcileFillsDeliveryGaps(t *testing.T) {
 	})
 }
 
+func TestAutoReplayOnRecovery(t *testing.T) {
+	// A receiver down long enough to be probed: the probe that finds it back
+	// replays what failed meanwhile at once, without the reconcile job.
+	s := newClockServer(t, &testClock{}, func(c *Config) {
+		c.Delivery.RetrySchedule = "10ms"
+		c.Delivery.ProbeInterval = Duration{100 * time.Millisecond}
+	})
+	rc := newReceiver(t)
+	var healthy atomic.Bool
+	got := &successes{}
+	rc.setRespond(func(r received) (int, string, map[string]string) {
+		if healthy.Load() {
+			got.add(r.Env.ID)
+			return 200, "ok", nil
+		}
+		return 500, "down", nil
+	})
+	id, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"contact_created"}})
+	var evs []string
+	for i := range 3 {
+		evs = append(evs, s.ingest("contact_created", contactData(fmt.Sprint("c", i))))
+	}
+	eventually(t, 5*time.Second, "three failed deliveries, then a failed probe", func() bool {
+		n := 0
+		for _, d := range deliveriesOf(s, id, StatusFailed) {
+			n += int(d.(map[string]any)["attempt_count"].(float64))
+		}
+		return n > 6
+	})
+	healthy.Store(true)
+	eventually(t, 5*time.Second, "every delivery succeeded", func() bool { return len(deliveriesOf(s, id, StatusSucceeded)) == 3 })
+	ids, _ := got.get()
+	slices.Sort(ids)
+	if !slices.Equal(ids, evs) {
+		t.Fatalf("arrived %v, want each of %v once", ids, evs)
+	}
+	if v := repairs(t, s, "replayed"); v != "2" {
+		t.Fatalf("replayed metric = %s; want the two the probe did not send", v)
+	}
+	if run := reconcileNow(t, s); run.Steps.Replayed != 0 {
+		t.Fatalf("the reconcile run replayed %d more, want 0", run.Steps.Replayed)
+	}
+}
+
 func TestReconcileAutoReplay(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -12,23 +12,66 @@ type Claimed struct {
 	*Delivery
 	Ev    *Event
 	Lease int64 // lease_until as claimed: the token that proves the claim is still ours
+	// Probe: claimed by ClaimProbes out of its turn. If it fails, it goes
+	// back to NextAttemptAt, the time its own schedule said.
+	Probe bool
 }
 
+// claimQuery selects a webhook's due waiting deliveries with their events,
+// in the order they are sent: by when they are due, then by id (creation).
+// Arguments: webhook id, now, limit.
+const claimQuery = "SELECT " + deliveryColumns + ", e.seq, e.id, e.event, e.timestamp, e.data, e.contact_id, e.content_hash, e.source, e.created_at" +
+	deliveryFrom + `WHERE d.webhook_id = ? AND d.status IN ('pending', 'retrying') AND d.next_attempt_at <= ?
+	ORDER BY d.next_attempt_at, d.id LIMIT ?`
+
+// claimOrderedQuery is claimQuery for an ordered webhook: a delivery whose
+// event has a contact is taken only while no earlier event (by seq) of that
+// contact is still on its way to the same webhook (pending, in_flight or
+// retrying). Succeeded and failed ones do not hold the next back, so a head
+// that fails for good lets its contact move on. Only the head of each
+// contact can pass, so one claim never takes two of the same contact.
+//
+// The check walks the contact's earlier events (index events_contact) and
+// looks each one's delivery up by (event_id, webhook_id) (the unique index):
+// its cost grows with the contact's history within retention, not with the
+// size of the queue.
+const claimOrderedQuery = "SELECT " + deliveryColumns + ", e.seq, e.id, e.event, e.timestamp, e.data, e.contact_id, e.content_hash, e.source, e.created_at" +
+	deliveryFrom + `WHERE d.webhook_id = ? AND d.status IN ('pending', 'retrying') AND d.next_attempt_at <= ?
+	AND (e.contact_id = '' OR NOT EXISTS (
+		SELECT 1 FROM events pe JOIN deliveries p ON p.event_id = pe.id
+		WHERE pe.contact_id = e.contact_id AND pe.seq < e.seq
+			AND p.webhook_id = d.webhook_id AND p.status IN ('pending', 'in_flight', 'retrying')))
+	ORDER BY d.next_attempt_at, d.id LIMIT ?`
+
 // ClaimDue marks due waiting (pending or retrying) deliveries in_flight, up to slots[webhookID]
-// for each webhook in order, and at most total overall.
+// for each webhook in order, and at most total overall. For an ordered
+// webhook it takes only the head of each contact (see claimOrderedQuery).
 func (s *SQLite) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
 	var out []*Claimed
 	err := s.write(ctx, "claim", func(tx *txn) error {
 		out = out[:0]
 		now := s.NowMS()
 		lease := now + leaseMS
+		hooks, err := s.webhooksForMatch(tx)
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		ordered := map[string]bool{}
+		for _, h := range hooks {
+			if h.Ordered {
+				ordered[h.ID] = true
+			}
+		}
 		for _, hookID := range order {
 			n := min(slots[hookID], total-len(out))
 			if n <= 0 {
 				continue
 			}
-			rows, err := tx.Query("SELECT "+deliveryColumns+", "+prefixCols("e.", eventColumns)+deliveryFrom+
-				`WHERE d.webhook_id = ? AND d.`+sqlWaiting+` AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.id LIMIT ?`, hookID, now, n)
+			q := claimQuery
+			if ordered[hookID] {
+				q = claimOrderedQuery
+			}
+			rows, err := tx.Query(q, hookID, now, n)
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}

@@ -45,6 +45,10 @@ type Store interface {
 	RequeueInFlight(ctx context.Context, beforeMS int64) (int, error)
 	RetryDelivery(ctx context.Context, id string, retries int) error
 	Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error)
+	// Fast catch-up (catchup.go): probe failing webhooks; after a
+	// recovery, make the backlog due at once, oldest first.
+	ClaimProbes(ctx context.Context, retries int, leaseMS int64) ([]*Claimed, error)
+	CatchUp(ctx context.Context, webhookID string, at int64, limit int) (CatchUpResult, error)
 	HurryPluginDeliveries(ctx context.Context) error
 	FindDeliveryByID(ctx context.Context, id string) (*Delivery, error)
 	FindDeliveries(ctx context.Context, f DeliveryFilter) ([]*Delivery, error)

@@ -207,7 +207,8 @@
         h("td", { "data-label": "Status" }, statusBadge(d.status)),
         h("td", { "data-label": "Event" }, h("code", {}, d.event), h("span", { class: "muted small block" }, d.event_id)),
         h("td", { "data-label": "Attempts" }, String(d.attempt_count || 0),
-          d.status === "pending" && d.next_attempt_at ? h("span", { class: "muted small block" }, "next ", timeEl(d.next_attempt_at)) : null),
+          (d.status === "pending" || d.status === "retrying") && d.next_attempt_at
+            ? h("span", { class: "muted small block", "data-testid": "next-attempt" }, "next attempt ", timeEl(d.next_attempt_at)) : null),
         h("td", { "data-label": "Response", "data-testid": "delivery-code" },
           d.last_status_code ? `HTTP ${d.last_status_code}` : h("span", { class: "muted" }, "—"),
           d.last_error ? h("span", { class: "error-text small block clamp" }, d.last_error) : null),
@@ -272,11 +273,12 @@
         result.textContent = "Pick a date and time first.";
         return;
       }
-      const body = { since: when.toISOString(), status: "failed", dry_run: true };
+      // Undelivered: the failed ones and those still retrying (DESIGN.md §6).
+      const body = { since: when.toISOString(), status: "undelivered", dry_run: true };
       try {
         const res = await ctx.api.post(H.path("webhooks", getWebhookId(), "replay"), body);
         const n = res.count || 0;
-        result.textContent = n ? `${plural(n, "delivery", "deliveries")} will be sent again.` : "No failed deliveries since then.";
+        result.textContent = n ? `${plural(n, "delivery", "deliveries")} will be sent again.` : "Nothing undelivered since then.";
         if (n) { pending = body; confirmBtn.hidden = false; }
       } catch (err) {
         if (err.status !== 401) result.textContent = err.message;

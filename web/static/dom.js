@@ -72,7 +72,7 @@
 
   const STATUS_TEXT = {
     succeeded: "Succeeded", failed: "Failed", pending: "Pending",
-    in_flight: "In flight", cancelled: "Cancelled",
+    in_flight: "In flight", retrying: "Retrying", cancelled: "Cancelled",
   };
 
   function statusBadge(status) {

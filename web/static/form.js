@@ -21,7 +21,7 @@
       urlHint: byId("wh-url-hint"), channel: byId("wh-channel"), plugin: byId("wh-plugin"),
       pluginHint: byId("wh-plugin-hint"), pluginFields: byId("plugin-fields"), events: byId("wh-events"),
       anyEvent: byId("wh-events-any"), tags: byId("wh-tags"), tagInput: byId("wh-tag-input"),
-      summary: byId("wh-summary"), enabled: byId("wh-enabled"), headers: byId("wh-headers"),
+      summary: byId("wh-summary"), ordered: byId("wh-ordered"), enabled: byId("wh-enabled"), headers: byId("wh-headers"),
       save: byId("wh-save"), del: byId("wh-delete"),
     };
     let editing = null; // the webhook being edited; null while creating
@@ -124,6 +124,7 @@
       el.tagInput.value = "";
       renderTags();
       el.summary.checked = Boolean(w && w.generate_summary);
+      el.ordered.checked = Boolean(w && w.ordered);
       el.enabled.checked = w ? Boolean(w.enabled) : true;
       for (const row of [...el.headers.children]) row.remove();
       for (const [k, v] of Object.entries((w && w.headers) || {})) addHeaderRow(k, v, false);
@@ -269,6 +270,7 @@
         events: el.anyEvent.checked ? ["*"] : eventBoxes().filter((b) => b.checked).map((b) => b.value),
         tags: tags.slice(),
         generate_summary: el.summary.checked,
+        ordered: el.ordered.checked,
         enabled: el.enabled.checked,
         headers,
       };
