@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test race lint bench fuzz plugins docker clean
+.PHONY: build run test race lint bench fuzz soak plugins docker clean
 
 build:
 	CGO_ENABLED=1 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/herald .
@@ -36,6 +36,11 @@ fuzz:
 		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
 		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; \
 	done
+
+# Kills the real binary with SIGKILL 20 times while 10,000 events are posted,
+# then prints what was acked, delivered, duplicated and lost (lost must be 0).
+soak:
+	go test -run '^TestSoakKillNineWhileIngesting$$' -soak -count=1 -timeout 30m -v .
 
 # The example sink plugins, ready to copy into the plugin folder.
 plugins:

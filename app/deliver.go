@@ -45,6 +45,8 @@ type Dispatcher struct {
 	total   int
 	rotate  int // where the next claim round starts, for fairness
 
+	sending map[string]chan struct{} // per delivery with an attempt running here: closed when it ends
+
 	hookVersion uint64
 	hooks       map[string]*Webhook
 	hookOrder   []string
@@ -61,6 +63,7 @@ func newDispatcher(d *Dispatcher) *Dispatcher {
 	d.pending = map[string]int{}
 	d.sems = map[string]chan struct{}{}
 	d.queues = map[string][]queued{}
+	d.sending = map[string]chan struct{}{}
 	return d
 }
 
@@ -274,11 +277,48 @@ func (d *Dispatcher) work(webhookID string, sem chan struct{}) {
 		return
 	}
 	it := d.next(webhookID)
+	done, ok := d.exclusive(it.c.ID)
+	if !ok {
+		<-d.global
+		<-sem
+		d.releaseUnstarted(it.c)
+		return
+	}
+	defer done()
 	d.attempt(it.c, it.h, func() {
 		<-d.global
 		<-sem
 		release()
 	})
+}
+
+// exclusive waits until no other attempt of delivery id runs in this
+// process, then marks one as running until done is called. A lease that ran
+// out while its attempt was still being sent (a stalled process, a clock
+// step) lets the delivery be claimed again; this keeps the two attempts from
+// overlapping. It says false if shutdown began while it waited.
+func (d *Dispatcher) exclusive(id string) (done func(), ok bool) {
+	for {
+		d.mu.Lock()
+		busy, running := d.sending[id]
+		if !running {
+			ch := make(chan struct{})
+			d.sending[id] = ch
+			d.mu.Unlock()
+			return func() {
+				d.mu.Lock()
+				delete(d.sending, id)
+				d.mu.Unlock()
+				close(ch)
+			}, true
+		}
+		d.mu.Unlock()
+		select {
+		case <-busy:
+		case <-d.runCtx.Done():
+			return nil, false
+		}
+	}
 }
 
 // releaseUnstarted hands back a claim that never got its turn (shutdown).

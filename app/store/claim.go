@@ -130,7 +130,7 @@ type AttemptOutcome struct {
 	DeliveryID    string
 	WebhookID     string
 	Lease         int64
-	Number        int
+	Number        int // as the claim saw it (attempt_count + 1); the log numbers attempts in the order recorded
 	StartedAt     int64
 	DurationMS    int64
 	StatusCode    int
@@ -152,17 +152,28 @@ func (s *SQLite) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovere
 		if err := tx.QueryRow("SELECT count(*) FROM deliveries WHERE id = ?", o.DeliveryID).Scan(&exists); err != nil || exists == 0 {
 			return err // deleted with its webhook meanwhile: nothing to record
 		}
+		// Every attempt is logged and counted, numbered in the order
+		// recorded: also one whose lease ran out meanwhile, since it was
+		// sent all the same. So the log and attempt_count always agree.
 		if _, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, o.DeliveryID, o.Number, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger); err != nil {
+			SELECT id, attempt_count + 1, ?, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?`,
+			o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger, o.DeliveryID); err != nil {
 			return fmt.Errorf("record attempt: %w", err)
 		}
 		// Only the holder of the lease moves the delivery on: if the lease
-		// ran out and someone else took it, this attempt is just logged.
-		if _, err := tx.Exec(`UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, lease_until = 0, trigger = 'auto',
+		// ran out and someone else took it, this attempt is just counted.
+		res, err := tx.Exec(`UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1, next_attempt_at = ?, lease_until = 0, trigger = 'auto',
 			last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?
 			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`,
-			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease); err != nil {
+			o.Status, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease)
+		if err != nil {
 			return fmt.Errorf("record attempt: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := tx.Exec(`UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?,
+				status = CASE WHEN status = 'pending' THEN 'retrying' ELSE status END WHERE id = ?`, now, o.DeliveryID); err != nil {
+				return fmt.Errorf("record attempt: %w", err)
+			}
 		}
 		if o.Trigger == "test" {
 			// Send Test Event says nothing of how real deliveries go: it

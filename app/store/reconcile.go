@@ -165,7 +165,8 @@ func (s *SQLite) FillDeliveryGaps(ctx context.Context, settledMS, sinceMS int64,
 				continue
 			}
 			for _, h := range hooks {
-				if h.UpdatedAt > ev.CreatedAt || have[[2]string{ev.ID, h.ID}] || !h.Matches(ev) {
+				// Changed in the same millisecond or later: maybe after the event.
+				if h.UpdatedAt >= ev.CreatedAt || have[[2]string{ev.ID, h.ID}] || !h.Matches(ev) {
 					continue
 				}
 				if err := insertDelivery(tx, s.NewID("dlv_"), ev.ID, h.ID, "reconcile", now); err != nil {

@@ -183,9 +183,13 @@ func (s *SQLite) FindWebhookByID(ctx context.Context, id string) (*Webhook, erro
 	return h, err
 }
 
-// CreateWebhook stores a new webhook.
+// CreateWebhook stores a new webhook. Its created_at and updated_at are
+// the time of the commit, not of the caller's request: the gap check trusts
+// that an event older than a webhook's updated_at was stored before it.
 func (s *SQLite) CreateWebhook(ctx context.Context, h *Webhook) error {
 	return s.write(ctx, "create webhook", func(tx *txn) error {
+		h.CreatedAt = s.NowMS()
+		h.UpdatedAt = h.CreatedAt
 		_, err := tx.Exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			h.ID, h.Name, h.URL, h.Sink, h.Plugin, mustJSON(h.Config), mustJSON(h.Events), mustJSON(h.Tags), h.GenerateSummary, h.Enabled, h.AutoReplay,
 			mustJSON(h.Headers), h.Secret, mustJSON(h.PreviousSecrets), h.Ordered, h.DisabledReason, h.FailingSince, h.LastSuccessAt, h.CreatedAt, h.UpdatedAt)
@@ -201,9 +205,11 @@ func (s *SQLite) CreateWebhook(ctx context.Context, h *Webhook) error {
 // Otherwise it is a conflict, and the caller reads it again. A check with I/O
 // (a plugin's Validate) thus runs before the write, never inside it.
 // Switching a disabled webhook on clears why it was off and restarts its
-// failure clock.
+// failure clock. updated_at becomes the time of the commit (see
+// CreateWebhook), always past prev.
 func (s *SQLite) UpdateWebhook(ctx context.Context, h *Webhook, prev int64) error {
 	return s.write(ctx, "update webhook", func(tx *txn) error {
+		h.UpdatedAt = max(s.NowMS(), prev+1)
 		res, err := tx.Exec(`UPDATE webhooks SET name = ?, url = ?, sink = ?, plugin = ?, config = ?, events = ?, tags = ?, generate_summary = ?,
 			auto_replay = ?, headers = ?, secret = ?, previous_secrets = ?, ordered = ?, updated_at = ?,
 			disabled_reason = CASE WHEN ? AND NOT enabled THEN '' ELSE disabled_reason END,
