@@ -280,3 +280,21 @@ func TestOpenAPICheckCatchesDrift(t *testing.T) {
 		t.Errorf("the real answer fails the check: %v", err)
 	}
 }
+
+// TestUILinksToOpenAPI: the UI's footer links to the document, which opens
+// without a token.
+func TestUILinksToOpenAPI(t *testing.T) {
+	s := newTestServer(t)
+	code, page := s.request("GET", "/", nil, "")
+	if code != http.StatusOK {
+		t.Fatalf("GET /: %d", code)
+	}
+	m := regexp.MustCompile(`<a id="api-doc" href="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatal("the UI has no link to the API document (a#api-doc)")
+	}
+	code, doc := s.request("GET", string(m[1]), nil, "")
+	if code != http.StatusOK || !strings.Contains(string(doc), `"openapi": "3.1`) {
+		t.Fatalf("the UI's link %s answers %d: %.200s", m[1], code, doc)
+	}
+}
