@@ -2,7 +2,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test race lint bench fuzz soak plugins docker clean
+.PHONY: build run test race lint tidy bench fuzz soak plugins docker image-test clean
 
 build:
 	CGO_ENABLED=1 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/herald .
@@ -19,6 +19,11 @@ race:
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)
 	go vet ./...
+
+# Both modules tidy: CI fails when go mod tidy would change go.mod or go.sum.
+tidy:
+	go mod tidy
+	cd plugins/sdk && go mod tidy
 
 # Starts the real binary and a loopback receiver; prints rates, latency and
 # peak RSS, each against a raw loopback HTTP baseline from the same run.
@@ -49,6 +54,12 @@ plugins:
 
 docker:
 	docker build --build-arg VERSION=$(VERSION) -t herald:$(VERSION) .
+
+# Builds the Dockerfile with podman (vfs storage; base images made locally
+# and cached in /var/cache/herald-image) and smoke-tests the image: healthz,
+# an event delivered to a receiver, a non-root user, the example plugins.
+image-test:
+	bash .ci/image-test
 
 clean:
 	rm -rf bin

@@ -17,6 +17,7 @@ func (a *App) routes(f *fiber.App) {
 	f.Get("/metrics", a.handleMetrics)
 	a.uiRoutes(f)
 
+	f.Get("/api/v1/openapi.json", handleOpenAPI) // before the group: no token needed
 	api := f.Group("/api/v1", a.requireToken)
 	api.Post("/events", a.requireScope(ScopeIngest), a.handleEventCreate)
 	api.Post("/events/batch", a.requireScope(ScopeIngest), a.handleEventBatch)

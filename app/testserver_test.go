@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,19 +98,23 @@ func startTestServer(t *testing.T, cfg Config, now ...func() time.Time) *testSer
 // request sends body (a string is sent as-is, anything else as JSON) with token.
 func (s *testServer) request(method, path string, body any, token string) (int, []byte) {
 	s.t.Helper()
-	var r io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		r = bytes.NewBufferString(b)
+		raw = []byte(b)
 	case []byte:
-		r = bytes.NewReader(b)
+		raw = b
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			s.t.Fatalf("encode body: %v", err)
 		}
-		r = bytes.NewReader(j)
+		raw = j
+	}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, s.URL+path, r)
 	if err != nil {
@@ -125,6 +130,14 @@ func (s *testServer) request(method, path string, body any, token string) (int, 
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
+	if strings.HasPrefix(path, "/api/") {
+		// Every API exchange of every test is checked against the OpenAPI document.
+		x := exchange{Method: method, URL: s.URL + path, Header: req.Header, Body: raw,
+			Status: resp.StatusCode, RespHeader: resp.Header, RespBody: out}
+		if err := checkExchange(x); err != nil {
+			s.t.Error(err)
+		}
+	}
 	return resp.StatusCode, out
 }
 
