@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The claim on PostgreSQL: several nodes claim from one table at once.
+//
+//   - Rows are taken with FOR UPDATE SKIP LOCKED: two nodes never take the
+//     same delivery, and neither waits for the other's rows.
+//   - A claim holds a lease (lease_until, lease_owner). Only the holder
+//     moves the delivery on (every later UPDATE checks lease_until). A node
+//     that dies leaves its leases to run out; every node re-queues expired
+//     leases each second (background), and only expired ones, so a live
+//     node's claims are never taken from it.
+//   - The per-webhook cap holds across nodes by counting live leases in the
+//     database: claims of one webhook take turns (a transaction advisory
+//     lock on the webhook id), count what other nodes hold, and take only
+//     the room left. A node alone may claim up to twice the cap (the
+//     dispatcher runs cap at once and keeps the rest ready, as on SQLite);
+//     once another node holds leases too, all of them together hold at most
+//     the cap, so at most cap attempts run at once across the cluster.
+const (
+	pgClaimLock = `SELECT pg_advisory_xact_lock(hashtextextended('herald.claim:' || $1, 0))`
+
+	pgClaimHeld = `SELECT count(*) FILTER (WHERE lease_owner <> $2), count(*) FROM deliveries
+		WHERE webhook_id = $1 AND status = 'in_flight' AND lease_until > $3`
+
+	pgClaimTake = `WITH c AS (
+			SELECT id FROM deliveries
+			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2
+			ORDER BY next_attempt_at, id LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		UPDATE deliveries d SET status = 'in_flight', lease_until = $4, lease_owner = $5, updated_at = $2
+		FROM c, events e WHERE d.id = c.id AND e.id = d.event_id
+		RETURNING ` + deliveryColumns + `, e.seq, e.id, e.event, e.timestamp, e.data, e.contact_id, e.content_hash, e.source, e.created_at`
+
+	// Leases that ran out go back to the queue (the holder died or lost
+	// its connection). Live leases stay where they are.
+	pgRequeueExpired = `UPDATE deliveries SET status = ` + sqlRequeued + `, lease_until = 0, lease_owner = '', next_attempt_at = $1, updated_at = $1
+		WHERE status = 'in_flight' AND lease_until < $2`
+)
+
+
+// ClaimDue marks due waiting deliveries in_flight under this node's lease,
+// up to slots[webhookID] for each webhook in order (less what other nodes
+// hold, see above), and at most total overall.
+func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
+	var out []*Claimed
+	err := s.write(ctx, "claim", func(tx *pgTx) error {
+		out = out[:0]
+		now := s.NowMS()
+		lease := now + leaseMS
+		for _, hookID := range order {
+			n := min(slots[hookID], total-len(out))
+			if n <= 0 {
+				continue
+			}
+			if _, err := tx.Exec(pgClaimLock, hookID); err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
+			var others, all int
+			if err := tx.QueryRow(pgClaimHeld, hookID, s.node, now).Scan(&others, &all); err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
+			if others > 0 {
+				n = min(n, s.cap-all)
+			}
+			if n <= 0 {
+				continue
+			}
+			rows, err := tx.Query(pgClaimTake, hookID, now, n, lease, s.node)
+			if err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
+			batch, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Claimed, error) {
+				var d Delivery
+				var e Event
+				var data string
+				if err := r.Scan(append(d.columns(), e.columns(&data)...)...); err != nil {
+					return nil, err
+				}
+				e.SetData(data)
+				return &Claimed{Delivery: &d, Ev: &e, Lease: lease}, nil
+			})
+			if err != nil {
+				return fmt.Errorf("claim: %w", err)
+			}
+			// RETURNING keeps no order: due first, then by id, as taken.
+			slices.SortFunc(batch, func(a, b *Claimed) int {
+				if a.NextAttemptAt != b.NextAttemptAt {
+					return int(a.NextAttemptAt - b.NextAttemptAt)
+				}
+				return cmpString(a.ID, b.ID)
+			})
+			out = append(out, batch...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// NextDue is when the earliest waiting delivery of an enabled webhook is due
+// (unix ms), or 0 if none is pending.
+func (s *Postgres) NextDue(ctx context.Context) (int64, error) {
+	var next *int64
+	err := s.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM deliveries
+		WHERE `+sqlWaiting+` AND webhook_id IN (SELECT id FROM webhooks WHERE enabled)`).Scan(&next)
+	if err != nil || next == nil {
+		return 0, s.opError("next due", err)
+	}
+	return *next, nil
+}
+
+// RecordAttempt logs an attempt and moves the delivery on, in one transaction.
+// It reports whether the webhook had been failing before this success.
+func (s *Postgres) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered bool, err error) {
+	err = s.write(ctx, "record attempt", func(tx *pgTx) error {
+		recovered = false
+		now := s.NowMS()
+		// Inserted only while the delivery exists (it may have been deleted
+		// with its webhook meanwhile: nothing to record then).
+		tag, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)`,
+			o.DeliveryID, o.Number, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger)
+		if err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		// Only the holder of the lease moves the delivery on.
+		if _, err := tx.Exec(`UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, lease_until = 0, lease_owner = '',
+			trigger = 'auto', last_status_code = $4, last_error = $5, last_duration_ms = $6, updated_at = $7
+			WHERE id = $8 AND status = 'in_flight' AND lease_until = $9`,
+			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		if o.Trigger == "test" {
+			return nil // see SQLite.RecordAttempt
+		}
+		return s.updateWebhookHealth(tx, o, now, &recovered)
+	})
+	return recovered, err
+}
+
+func (s *Postgres) updateWebhookHealth(tx *pgTx, o *AttemptOutcome, now int64, recovered *bool) error {
+	var err error
+	switch {
+	case o.Status == StatusSucceeded:
+		tag, err := tx.Exec("UPDATE webhooks SET failing_since = 0, last_success_at = $1 WHERE id = $2 AND failing_since != 0", now, o.WebhookID)
+		if err != nil {
+			return fmt.Errorf("webhook health: %w", err)
+		}
+		*recovered = tag.RowsAffected() > 0
+		_, err = tx.Exec("UPDATE webhooks SET last_success_at = $1 WHERE id = $2 AND last_success_at < $3", now, o.WebhookID, now-60_000)
+		if err != nil {
+			return fmt.Errorf("webhook health: %w", err)
+		}
+		return nil
+	case o.Gone:
+		_, err = tx.Exec(`UPDATE webhooks SET enabled = false, disabled_reason = $1, updated_at = $2 WHERE id = $3`,
+			"the receiver answered 410 Gone at "+FormatTime(now)+": it says this endpoint no longer exists", now, o.WebhookID)
+	default:
+		_, err = tx.Exec("UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since = 0", now, o.WebhookID)
+	}
+	if err != nil {
+		return fmt.Errorf("webhook health: %w", err)
+	}
+	return nil
+}
+
+// ReleaseDelivery puts a claimed delivery back without an attempt.
+func (s *Postgres) ReleaseDelivery(ctx context.Context, id string, lease, nextAt int64, reason string) error {
+	return s.write(ctx, "release delivery", func(tx *pgTx) error {
+		_, err := tx.Exec(`UPDATE deliveries SET status = `+sqlRequeued+`, lease_until = 0, lease_owner = '', next_attempt_at = $1, updated_at = $2,
+			last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END
+			WHERE id = $4 AND status = 'in_flight' AND lease_until = $5`, nextAt, s.NowMS(), reason, id, lease)
+		return err
+	})
+}
+
+// RequeueInFlight puts deliveries whose lease ended before beforeMS back in
+// the queue. With other nodes alive, "before now" is the most it may take:
+// a later bound (SQLite's start-up uses one far ahead, for "everything")
+// is clamped to now, so a node that starts never takes live leases from
+// the others. Its own earlier leases run out like anyone's.
+func (s *Postgres) RequeueInFlight(ctx context.Context, beforeMS int64) (int, error) {
+	var n int64
+	err := s.write(ctx, "requeue in flight", func(tx *pgTx) error {
+		now := s.NowMS()
+		tag, err := tx.Exec(pgRequeueExpired, now, min(beforeMS, now))
+		if err != nil {
+			return fmt.Errorf("requeue in flight: %w", err)
+		}
+		n = tag.RowsAffected()
+		return nil
+	})
+	return int(n), err
+}
+
+// RenewLease extends a claim that is still ours to untilMS; 0 when the claim
+// was lost (see SQLite.RenewLease).
+func (s *Postgres) RenewLease(ctx context.Context, id string, lease, untilMS int64) (int64, error) {
+	var got int64
+	err := s.write(ctx, "renew lease", func(tx *pgTx) error {
+		got = 0
+		tag, err := tx.Exec(`UPDATE deliveries SET lease_until = $1 WHERE id = $2 AND status = 'in_flight' AND lease_until = $3`, untilMS, id, lease)
+		if err != nil {
+			return fmt.Errorf("renew lease: %w", err)
+		}
+		if tag.RowsAffected() == 1 {
+			got = untilMS
+		}
+		return nil
+	})
+	return got, err
+}
+
+var errNoRows = pgx.ErrNoRows
+
+func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
