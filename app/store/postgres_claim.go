@@ -46,7 +46,6 @@ const (
 		WHERE status = 'in_flight' AND lease_until < $2`
 )
 
-
 // ClaimDue marks due waiting deliveries in_flight under this node's lease,
 // up to slots[webhookID] for each webhook in order (less what other nodes
 // hold, see above), and at most total overall.
