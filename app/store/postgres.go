@@ -438,3 +438,13 @@ type Exclusive interface {
 }
 
 var _ Exclusive = (*Postgres)(nil)
+
+// NodeID names the node a store serves: the PostgreSQL engine's node id,
+// or the host name on SQLite (one node).
+func NodeID(s Store) string {
+	if ex, ok := s.(Exclusive); ok {
+		return ex.NodeID()
+	}
+	host, _ := os.Hostname()
+	return host
+}
