@@ -56,6 +56,14 @@ func run(cmd app.Command) error {
 		}
 		return err
 	}
+	if cmd.Name == "migrate" {
+		counts, err := app.MigrateToPostgres(context.Background(), cfg.DataDir, cmd.MigrateTo)
+		if err == nil {
+			fmt.Printf("Copied %s to PostgreSQL: %d events, %d deliveries, %d attempts, %d webhooks, %d tokens\n", cfg.DataDir,
+				counts["events"], counts["deliveries"], counts["attempts"], counts["webhooks"], counts["tokens"])
+		}
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
 
 	// Listen first: if the port is taken, fail before a first start

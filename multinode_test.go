@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -333,4 +334,48 @@ func killWithLeases(t *testing.T, dbURL string, p *heraldProc, rc *spanReceiver)
 		t.Errorf("node %s held no delivery when killed: the takeover went untested", health.Node)
 	}
 	return held
+}
+
+func TestMigrateCommandMovesSQLiteToPostgres(t *testing.T) {
+	dbURL := testPostgresSchema(t)
+	bin := buildHerald(t)
+	dir := t.TempDir()
+	vars := map[string]string{
+		"HERALD_DATA_DIR":               dir,
+		"HERALD_ADMIN_TOKEN":            crashAdminToken,
+		"HERALD_ALLOW_HTTP":             "true",
+		"HERALD_ALLOW_PRIVATE_NETWORKS": "true",
+	}
+	lite := startHerald(t, bin, vars)
+	hookID, _ := createHook(t, lite.URL, crashAdminToken, "http://127.0.0.1:1/unreachable")
+	for i := range 20 {
+		ev := map[string]any{"id": fmt.Sprintf("mig-%d", i), "event": "contact_created", "data": map[string]any{"contact": map[string]any{"id": "c1"}}}
+		if _, err := api(http.DefaultClient, "POST", lite.URL+"/api/v1/events", crashAdminToken, ev, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lite.kill()
+
+	cmd := exec.Command(bin, "migrate", "--to", dbURL)
+	cmd.Env = heraldEnv(map[string]string{"HERALD_DATA_DIR": dir})
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "20 events") {
+		t.Fatalf("herald migrate: %v\n%s", err, out)
+	}
+	vars["HERALD_DATABASE_URL"] = dbURL
+	vars["HERALD_DATA_DIR"] = t.TempDir()
+	pg := startHerald(t, bin, vars)
+	if got := listEventIDs(t, pg.URL, crashAdminToken); len(got) != 20 {
+		t.Fatalf("PostgreSQL node lists %d events, want 20", len(got))
+	}
+	var h struct{ ID string }
+	if _, err := api(http.DefaultClient, "GET", pg.URL+"/api/v1/webhooks/"+hookID, crashAdminToken, nil, &h); err != nil || h.ID != hookID {
+		t.Fatalf("webhook not copied: %v", err)
+	}
+	// A second copy into the same database is refused, touching nothing.
+	again := exec.Command(bin, "migrate", "--to", dbURL)
+	again.Env = heraldEnv(map[string]string{"HERALD_DATA_DIR": dir})
+	if out, err := again.CombinedOutput(); err == nil || !strings.Contains(string(out), "already holds") {
+		t.Fatalf("second migrate: %v\n%s", err, out)
+	}
 }
