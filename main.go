@@ -49,6 +49,9 @@ func run(cmd app.Command) error {
 	if err != nil {
 		return err
 	}
+	if cmd.Name == "backup" && cfg.DatabaseURL != "" {
+		return errors.New("herald backup copies the SQLite file; on PostgreSQL, back up with pg_dump (README: More than one machine)")
+	}
 	if cmd.Name == "backup" {
 		n, err := app.BackupDatabase(context.Background(), cfg.DataDir, cmd.BackupFile)
 		if err == nil {

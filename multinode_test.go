@@ -30,7 +30,7 @@ import (
 
 // testPostgresURL is the server .ci/run starts (HERALD_TEST_DATABASE_URL).
 // Without one the test skips, except in CI, where that is a failure.
-func testPostgresURL(t *testing.T) string {
+func testPostgresURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("HERALD_TEST_DATABASE_URL")
 	if u == "" {
@@ -44,7 +44,7 @@ func testPostgresURL(t *testing.T) string {
 
 // testPostgresSchema makes an empty schema on the test server for one test
 // and returns a URL that uses it; it is dropped when the test ends.
-func testPostgresSchema(t *testing.T) string {
+func testPostgresSchema(t testing.TB) string {
 	t.Helper()
 	base := testPostgresURL(t)
 	b := make([]byte, 6)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,10 @@ const (
 	pgLockReconcile = 3
 )
 
+// pgDefaultConns is a node's pool size unless the URL says
+// pool_max_conns: API reads, ingest, claims and attempts run at once.
+const pgDefaultConns = 16
+
 // pgVersionPoll is how often a node reads the webhook and token versions:
 // a change on another node reaches this one within about this long.
 const pgVersionPoll = 200 * time.Millisecond
@@ -78,8 +83,8 @@ func OpenPostgres(o Options) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
 	}
-	if cfg.MaxConns < 16 {
-		cfg.MaxConns = 16 // API reads, claims and attempts run at once
+	if !strings.Contains(o.DatabaseURL, "pool_max_conns") {
+		cfg.MaxConns = pgDefaultConns
 	}
 	log := o.Log
 	if log == nil {
