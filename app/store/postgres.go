@@ -54,14 +54,19 @@ type Postgres struct {
 
 var _ Store = (*Postgres)(nil)
 
-// Advisory lock keys: (pgLockSpace, one of these). The two-key form keeps
-// them apart from the one-key locks taken per webhook by claims.
+// Advisory lock keys: (pgLockSpace, one of these). The first key is the
+// schema's, so Herald installs in different schemas of one database (and
+// the tests, each in a schema of its own) never wait on each other; the
+// two-key form keeps them apart from the one-key locks that claims take
+// per webhook.
 const (
-	pgLockSpace     = 0x48524c44 // "HRLD"
-	pgLockMatch     = 1          // shared by ingest, exclusive by webhook changes (see the schema's trigger)
+	pgLockMatch     = 1 // shared by ingest, exclusive by webhook changes (see the schema's trigger)
 	pgLockMigrate   = 2
 	pgLockReconcile = 3
 )
+
+// pgLockSpace is SQL for the first key of Herald's advisory locks.
+const pgLockSpace = "hashtext(coalesce(current_schema(), ''))"
 
 // pgDefaultConns is a node's pool size unless the URL says
 // pool_max_conns: API reads, ingest, claims and attempts run at once.
@@ -270,6 +275,9 @@ func (s *Postgres) opError(name string, err error) error {
 		case pe.Code[:2] == "08", pe.Code[:2] == "57", pe.Code == "53300", pe.Code == "25006":
 			return errorf(CodeUnavailable, "", "the database cannot be written (%s): nothing was stored", pe.Message)
 		}
+		if _, bare := err.(*pgconn.PgError); !bare {
+			return err // the op said what it was doing
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	var ne net.Error
@@ -395,7 +403,7 @@ func (s *Postgres) TryExclusive(ctx context.Context, name string, fn func() erro
 	}
 	defer conn.Release()
 	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", pgLockSpace, key).Scan(&got); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock("+pgLockSpace+", $1)", key).Scan(&got); err != nil {
 		return false, s.opError("lock "+name, err)
 	}
 	if !got {
@@ -404,7 +412,7 @@ func (s *Postgres) TryExclusive(ctx context.Context, name string, fn func() erro
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1, $2)", pgLockSpace, key); err != nil {
+		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock("+pgLockSpace+", $1)", key); err != nil {
 			conn.Conn().Close(uctx) // a closed session drops its locks
 		}
 	}()

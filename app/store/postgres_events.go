@@ -102,7 +102,7 @@ func (s *Postgres) webhooksForMatch(tx *pgTx) ([]*Webhook, error) {
 	// Two statements: the version must be read after the lock is granted
 	// (each statement reads what was committed when it began).
 	b := &pgx.Batch{}
-	b.Queue("SELECT pg_advisory_xact_lock_shared($1, $2)", pgLockSpace, pgLockMatch)
+	b.Queue("SELECT pg_advisory_xact_lock_shared("+pgLockSpace+", $1)", pgLockMatch)
 	b.Queue("SELECT v FROM herald_versions WHERE name = 'webhooks'")
 	br := tx.tx.SendBatch(tx.ctx, b)
 	_, err := br.Exec()

@@ -31,7 +31,7 @@ func pgMigrate(ctx context.Context, pool *pgxpool.Pool, schema string, steps []s
 			return fmt.Errorf("migrate: %w", err)
 		}
 		defer tx.Rollback(ctx)
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", pgLockSpace, pgLockMigrate); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock("+pgLockSpace+", $1)", pgLockMigrate); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		if _, err := tx.Exec(ctx, "CREATE TABLE IF NOT EXISTS herald_schema (version INTEGER NOT NULL)"); err != nil {

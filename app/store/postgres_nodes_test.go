@@ -233,4 +233,49 @@ func TestPostgresNodes(t *testing.T) {
 			t.Fatal("no event was stored after the change: the test proved nothing")
 		}
 	})
+
+	t.Run("deleting webhooks while their events are ingested neither fails nor waits on a deadlock", func(t *testing.T) {
+		a, b := twoNodes(t, 4)
+		var hooks []*Webhook
+		for range 20 {
+			hooks = append(hooks, newWebhook(t, a, "*"))
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var slowest atomic.Int64
+		for range 4 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					start := time.Now()
+					if _, err := b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", fmt.Sprint("c", i))}); err != nil {
+						t.Error(err)
+						return
+					}
+					if d := time.Since(start).Milliseconds(); d > slowest.Load() {
+						slowest.Store(d)
+					}
+				}
+			})
+		}
+		for _, h := range hooks {
+			start := time.Now()
+			if err := a.DeleteWebhook(ctx, h.ID); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start).Milliseconds(); d > slowest.Load() {
+				slowest.Store(d)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		// PostgreSQL looks for deadlocks after deadlock_timeout (1 s).
+		if ms := slowest.Load(); ms >= 900 {
+			t.Fatalf("an ingest or delete took %d ms: it waited on a deadlock", ms)
+		}
+	})
 }

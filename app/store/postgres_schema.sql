@@ -140,7 +140,7 @@ INSERT INTO herald_versions (name) VALUES ('webhooks'), ('tokens');
 CREATE FUNCTION herald_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_TABLE_NAME = 'webhooks' THEN
-        PERFORM pg_advisory_xact_lock(1213353028, 1); -- pgLockSpace, pgLockMatch
+        PERFORM pg_advisory_xact_lock(hashtext(coalesce(current_schema(), '')), 1); -- pgLockSpace, pgLockMatch
     END IF;
     UPDATE herald_versions SET v = v + 1 WHERE name = TG_TABLE_NAME;
     IF TG_OP = 'DELETE' THEN

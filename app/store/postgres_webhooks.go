@@ -89,6 +89,12 @@ func (s *Postgres) UpdateWebhook(ctx context.Context, h *Webhook, prev int64) er
 // DeleteWebhook removes a webhook with its deliveries and attempts.
 func (s *Postgres) DeleteWebhook(ctx context.Context, id string) error {
 	return s.write(ctx, "delete webhook", func(tx *pgTx) error {
+		// The matching lock first, as the trigger would take it: taken
+		// after the row lock, it could deadlock with an ingest whose new
+		// delivery refers to this webhook.
+		if _, err := tx.Exec("SELECT pg_advisory_xact_lock("+pgLockSpace+", $1)", pgLockMatch); err != nil {
+			return fmt.Errorf("delete webhook: %w", err)
+		}
 		tag, err := tx.Exec("DELETE FROM webhooks WHERE id = $1", id)
 		if err != nil {
 			return fmt.Errorf("delete webhook: %w", err)
