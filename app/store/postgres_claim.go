@@ -28,13 +28,17 @@ import (
 const (
 	pgClaimLock = `SELECT pg_advisory_xact_lock(hashtextextended('herald.claim:' || $1, 0))`
 
-	pgClaimHeld = `SELECT count(*) FILTER (WHERE lease_owner <> $2), count(*) FROM deliveries
-		WHERE webhook_id = $1 AND status = 'in_flight' AND lease_until > $3`
-
-	pgClaimTake = `WITH c AS (
+	// $1 webhook, $2 now, $3 slots, $4 lease, $5 node, $6 cap. The limit is
+	// the slots, or with other nodes holding leases of this webhook, what
+	// is left of the cap.
+	pgClaimTake = `WITH held AS (
+			SELECT count(*) FILTER (WHERE lease_owner <> $5) AS others, count(*) AS total FROM deliveries
+			WHERE webhook_id = $1 AND status = 'in_flight' AND lease_until > $2),
+		c AS (
 			SELECT id FROM deliveries
 			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2
-			ORDER BY next_attempt_at, id LIMIT $3
+			ORDER BY next_attempt_at, id
+			LIMIT (SELECT CASE WHEN others > 0 THEN greatest(0, least($3, $6 - total)) ELSE $3 END FROM held)
 			FOR UPDATE SKIP LOCKED)
 		UPDATE deliveries d SET status = 'in_flight', lease_until = $4, lease_owner = $5, updated_at = $2
 		FROM c, events e WHERE d.id = c.id AND e.id = d.event_id
@@ -50,30 +54,35 @@ const (
 // up to slots[webhookID] for each webhook in order (less what other nodes
 // hold, see above), and at most total overall.
 func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
+	now := s.NowMS()
+	lease := now + leaseMS
+	// One round trip for the whole round: per webhook, its claim lock then
+	// its claim. The total is shared out in order up front (a webhook with
+	// less due than its share leaves the rest unused until the next round).
+	b := &pgx.Batch{}
+	var hooks []string
+	left := total
+	for _, hookID := range order {
+		n := min(slots[hookID], left)
+		if n <= 0 {
+			continue
+		}
+		left -= n
+		hooks = append(hooks, hookID)
+		b.Queue(pgClaimLock, hookID)
+		b.Queue(pgClaimTake, hookID, now, n, lease, s.node, s.cap)
+	}
+	if len(hooks) == 0 {
+		return nil, nil
+	}
 	var out []*Claimed
-	err := s.write(ctx, "claim", func(tx *pgTx) error {
+	err := s.oneTrip(ctx, "claim", b, func(br pgx.BatchResults) error {
 		out = out[:0]
-		now := s.NowMS()
-		lease := now + leaseMS
-		for _, hookID := range order {
-			n := min(slots[hookID], total-len(out))
-			if n <= 0 {
-				continue
-			}
-			if _, err := tx.Exec(pgClaimLock, hookID); err != nil {
+		for range hooks {
+			if _, err := br.Exec(); err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
-			var others, all int
-			if err := tx.QueryRow(pgClaimHeld, hookID, s.node, now).Scan(&others, &all); err != nil {
-				return fmt.Errorf("claim: %w", err)
-			}
-			if others > 0 {
-				n = min(n, s.cap-all)
-			}
-			if n <= 0 {
-				continue
-			}
-			rows, err := tx.Query(pgClaimTake, hookID, now, n, lease, s.node)
+			rows, err := br.Query()
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)
 			}
@@ -126,62 +135,66 @@ func (s *Postgres) NextDue(ctx context.Context) (int64, error) {
 	return *next, nil
 }
 
-// RecordAttempt logs an attempt and moves the delivery on, in one transaction.
-// It reports whether the webhook had been failing before this success.
+// RecordAttempt logs an attempt and moves the delivery on, in one
+// transaction and one round trip. It reports whether the webhook had been
+// failing before this success.
 func (s *Postgres) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered bool, err error) {
-	err = s.write(ctx, "record attempt", func(tx *pgTx) error {
-		recovered = false
-		now := s.NowMS()
-		// Inserted only while the delivery exists (it may have been deleted
-		// with its webhook meanwhile: nothing to record then).
-		tag, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)`,
-			o.DeliveryID, o.Number, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger)
-		if err != nil {
-			return fmt.Errorf("record attempt: %w", err)
+	now := s.NowMS()
+	b := &pgx.Batch{}
+	// Logged only while the delivery exists (it may have been deleted with
+	// its webhook meanwhile).
+	b.Queue(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)`,
+		o.DeliveryID, o.Number, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger)
+	// Only the holder of the lease moves the delivery on.
+	b.Queue(`UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, lease_until = 0, lease_owner = '',
+		trigger = 'auto', last_status_code = $4, last_error = $5, last_duration_ms = $6, updated_at = $7
+		WHERE id = $8 AND status = 'in_flight' AND lease_until = $9`,
+		o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease)
+	// Webhook health; Send Test Event says nothing of it (see SQLite.RecordAttempt).
+	health := 0
+	if o.Trigger != "test" {
+		switch {
+		case o.Status == StatusSucceeded:
+			b.Queue("UPDATE webhooks SET failing_since = 0, last_success_at = $1 WHERE id = $2 AND failing_since != 0", now, o.WebhookID)
+			b.Queue("UPDATE webhooks SET last_success_at = $1 WHERE id = $2 AND last_success_at < $3", now, o.WebhookID, now-60_000)
+			health = 2
+		case o.Gone:
+			b.Queue(`UPDATE webhooks SET enabled = false, disabled_reason = $1, updated_at = $2 WHERE id = $3`,
+				"the receiver answered 410 Gone at "+FormatTime(now)+": it says this endpoint no longer exists", now, o.WebhookID)
+			health = 1
+		default:
+			b.Queue("UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since = 0", now, o.WebhookID)
+			health = 1
 		}
-		if tag.RowsAffected() == 0 {
-			return nil
+	}
+	touched := false
+	err = s.oneTrip(ctx, "record attempt", b, func(br pgx.BatchResults) error {
+		recovered, touched = false, false
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return fmt.Errorf("record attempt: %w", err)
+			}
 		}
-		// Only the holder of the lease moves the delivery on.
-		if _, err := tx.Exec(`UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, lease_until = 0, lease_owner = '',
-			trigger = 'auto', last_status_code = $4, last_error = $5, last_duration_ms = $6, updated_at = $7
-			WHERE id = $8 AND status = 'in_flight' AND lease_until = $9`,
-			o.Status, o.Number, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease); err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
-		if o.Trigger == "test" {
-			return nil // see SQLite.RecordAttempt
-		}
-		return s.updateWebhookHealth(tx, o, now, &recovered)
-	})
-	return recovered, err
-}
-
-func (s *Postgres) updateWebhookHealth(tx *pgTx, o *AttemptOutcome, now int64, recovered *bool) error {
-	var err error
-	switch {
-	case o.Status == StatusSucceeded:
-		tag, err := tx.Exec("UPDATE webhooks SET failing_since = 0, last_success_at = $1 WHERE id = $2 AND failing_since != 0", now, o.WebhookID)
-		if err != nil {
-			return fmt.Errorf("webhook health: %w", err)
-		}
-		*recovered = tag.RowsAffected() > 0
-		_, err = tx.Exec("UPDATE webhooks SET last_success_at = $1 WHERE id = $2 AND last_success_at < $3", now, o.WebhookID, now-60_000)
-		if err != nil {
-			return fmt.Errorf("webhook health: %w", err)
+		for i := range health {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("webhook health: %w", err)
+			}
+			if tag.RowsAffected() > 0 {
+				touched = true
+				recovered = recovered || (o.Status == StatusSucceeded && i == 0)
+			}
 		}
 		return nil
-	case o.Gone:
-		_, err = tx.Exec(`UPDATE webhooks SET enabled = false, disabled_reason = $1, updated_at = $2 WHERE id = $3`,
-			"the receiver answered 410 Gone at "+FormatTime(now)+": it says this endpoint no longer exists", now, o.WebhookID)
-	default:
-		_, err = tx.Exec("UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since = 0", now, o.WebhookID)
+	})
+	if err == nil && touched {
+		// The webhook changed: this node sees it at once, the others within a poll.
+		if perr := s.pollVersions(ctx); perr != nil {
+			s.log.Warn("Reading the webhook version failed", "error", perr)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("webhook health: %w", err)
-	}
-	return nil
+	return recovered, err
 }
 
 // ReleaseDelivery puts a claimed delivery back without an attempt.

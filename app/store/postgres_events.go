@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // eventColumnsE is eventColumns read through the alias e.
@@ -25,11 +26,140 @@ const pgInsertEvent = `WITH ev AS (
 		FROM unnest($9::text[], $10::text[]) AS x (id, webhook_id) WHERE EXISTS (SELECT 1 FROM ev))
 	SELECT seq FROM ev`
 
+// pgIngestEvent is pgInsertEvent for the one-trip ingest: it also keeps
+// the conversation memory, and an id stored before with other content
+// stops the whole batch (HR002) instead of answering nothing.
+const pgIngestEvent = `WITH ev AS (
+		INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO UPDATE SET id = excluded.id
+			WHERE CASE WHEN events.content_hash = excluded.content_hash THEN false ELSE herald_event_conflict(excluded.id) END
+		RETURNING seq),
+	d AS (
+		INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, trigger, created_at, updated_at)
+		SELECT x.id, $1, x.webhook_id, 'pending', $8, 'auto', $8, $8
+		FROM unnest($9::text[], $10::text[]) AS x (id, webhook_id) WHERE EXISTS (SELECT 1 FROM ev)),
+	m AS (
+		INSERT INTO messages (contact_id, event_id, text, direction, channel, at)
+		SELECT $5, $1, $11, $12, $13, $3 WHERE $11 <> '' AND EXISTS (SELECT 1 FROM ev))
+	SELECT seq FROM ev`
+
 // InsertEvents stores events and their deliveries in one transaction (the
-// outbox). The events go to the server in one batch. The matching lock, held
-// shared, makes webhook changes wait for this transaction (and it for them),
-// so the webhooks it matched are the ones committed when it commits.
+// outbox): once it returns nil, every event has all its deliveries; an
+// error stores none of them.
+//
+// The usual case is one round trip (oneTrip): the events are matched
+// against the webhooks this node has cached, and herald_match_guard, under
+// the matching lock, makes sure those are still the committed ones (else
+// the cache is reloaded and it goes again). An id stored before with other
+// content sends it to insertEventsSlow, which answers as SQLite does.
 func (s *Postgres) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error) {
+	for range 3 {
+		s.hooksMu.Lock()
+		hooks, v := s.hooksCache, s.hooksCacheAt
+		s.hooksMu.Unlock()
+		if hooks == nil {
+			break
+		}
+		results, err := s.insertEventsFast(ctx, evs, hooks, v)
+		var pe *pgconn.PgError
+		switch {
+		case errors.As(err, &pe) && pe.Code == "HR001":
+			if err := s.reloadHooksForMatch(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		case errors.As(err, &pe) && pe.Code == "HR002":
+			return s.insertEventsSlow(ctx, evs)
+		case err != nil:
+			return nil, s.opError("ingest", err)
+		}
+		return results, nil
+	}
+	return s.insertEventsSlow(ctx, evs)
+}
+
+func (s *Postgres) insertEventsFast(ctx context.Context, evs []*Event, hooks []*Webhook, version int64) ([]IngestResult, error) {
+	b := &pgx.Batch{}
+	b.Queue("SELECT herald_match_guard($1)", version)
+	planned := make([]int, len(evs))
+	for i, ev := range evs {
+		var ids, to []string
+		for _, h := range hooks {
+			if h.Matches(ev) {
+				ids, to = append(ids, s.NewID("dlv_")), append(to, h.ID)
+			}
+		}
+		planned[i] = len(ids)
+		text, dir, channel := messageOf(ev)
+		b.Queue(pgIngestEvent, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt,
+			ids, to, text, dir, channel)
+	}
+	isNew := make([]bool, len(evs))
+	seqs := make([]int64, len(evs))
+	err := s.oneTripRaw(ctx, "ingest", b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		for i := range evs {
+			err := br.QueryRow().Scan(&seqs[i])
+			switch {
+			case err == nil:
+				isNew[i] = true
+			case !isNoRows(err):
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	results := make([]IngestResult, len(evs))
+	for i, ev := range evs {
+		if isNew[i] {
+			ev.Seq = seqs[i]
+			results[i] = IngestResult{Event: ev, Deliveries: planned[i]}
+			continue
+		}
+		// Stored before with the same content: the stored one is the answer.
+		stored, err := pgFindEvent(ctx, s.pool, ev.ID)
+		if err != nil {
+			return nil, err
+		}
+		var n int
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM deliveries WHERE event_id = $1", ev.ID).Scan(&n); err != nil {
+			return nil, err
+		}
+		results[i] = IngestResult{Event: stored, Deliveries: n, Existing: true}
+	}
+	return results, nil
+}
+
+// messageOf is what rememberMessage keeps of ev: text "" when nothing.
+func messageOf(ev *Event) (text, dir, channel string) {
+	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
+		return "", "", ""
+	}
+	text = LookupString(ev.Fields, "message.text")
+	dir = LookupString(ev.Fields, "message.direction")
+	if dir == "" {
+		dir = "inbound"
+	}
+	return text, dir, LookupString(ev.Fields, "message.channel")
+}
+
+// reloadHooksForMatch refreshes the matching cache in a transaction of its own.
+func (s *Postgres) reloadHooksForMatch(ctx context.Context) error {
+	return s.write(ctx, "load webhooks", func(tx *pgTx) error {
+		_, err := s.webhooksForMatch(tx)
+		return err
+	})
+}
+
+// insertEventsSlow is ingest in an explicit transaction, statement by
+// statement: the way for a cold cache and for repeated ids.
+func (s *Postgres) insertEventsSlow(ctx context.Context, evs []*Event) ([]IngestResult, error) {
 	var results []IngestResult
 	err := s.write(ctx, "ingest", func(tx *pgTx) error {
 		results = results[:0]

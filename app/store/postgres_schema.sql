@@ -152,3 +152,22 @@ CREATE TRIGGER webhooks_version BEFORE INSERT OR UPDATE OR DELETE ON webhooks
     FOR EACH ROW EXECUTE FUNCTION herald_bump_version();
 CREATE TRIGGER tokens_version BEFORE INSERT OR UPDATE OR DELETE ON tokens
     FOR EACH ROW EXECUTE FUNCTION herald_bump_version();
+
+-- Ingest sends its statements in one round trip (an implicit transaction),
+-- matched against the webhooks this node has cached: the guard takes the
+-- matching lock and refuses (HR001) if they changed meanwhile, and the node
+-- reloads them and tries again.
+CREATE FUNCTION herald_match_guard(seen BIGINT) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext(coalesce(current_schema(), '')), 1);
+    IF (SELECT v FROM herald_versions WHERE name = 'webhooks') <> seen THEN
+        RAISE EXCEPTION 'the webhooks changed' USING ERRCODE = 'HR001';
+    END IF;
+END $$;
+
+-- An id already stored with other content stops the batch (HR002); the
+-- node then looks at it closely, in a transaction of its own.
+CREATE FUNCTION herald_event_conflict(id TEXT) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'event % was stored with other content', id USING ERRCODE = 'HR002';
+END $$;
