@@ -44,6 +44,8 @@ type Postgres struct {
 	hooksCache                  []*Webhook // as of hooksCacheAt (the database's webhooks version)
 	hooksCacheAt                int64
 
+	liveNodes atomic.Int64 // nodes seen within pgNodeAlive, this one included
+
 	tokenUse tokenUse
 	fault    atomic.Pointer[func(op string) error]
 
@@ -75,6 +77,11 @@ const pgDefaultConns = 16
 // pgVersionPoll is how often a node reads the webhook and token versions:
 // a change on another node reaches this one within about this long.
 const pgVersionPoll = 200 * time.Millisecond
+
+// pgNodeAlive is how long a node counts as alive after its last heartbeat
+// (written each second): a killed node's share of the per-webhook cap goes
+// to the others this long after it stopped.
+const pgNodeAlive = 5 * time.Second
 
 // pgTakeoverEvery is how often a node re-queues deliveries whose lease ran
 // out (their node died): a dead node's work is taken over this soon after
@@ -122,6 +129,10 @@ func OpenPostgres(o Options) (*Postgres, error) {
 		return nil, err
 	}
 	if err := s.pollVersions(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.heartbeat(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -338,6 +349,10 @@ func (s *Postgres) background() {
 			if err := s.flushTokenUse(ctx); err != nil {
 				s.log.Warn("Saving token use failed", "error", err)
 			}
+			// Stopping: the others take this node's share of the cap now.
+			if _, err := s.pool.Exec(ctx, "DELETE FROM herald_nodes WHERE id = $1", s.node); err != nil {
+				s.log.Warn("Leaving the node list failed", "error", err)
+			}
 			cancel()
 			return
 		case <-poll.C:
@@ -348,6 +363,9 @@ func (s *Postgres) background() {
 		}
 		if time.Since(lastTakeover) >= pgTakeoverEvery {
 			lastTakeover = time.Now()
+			if err := s.heartbeat(ctx); err != nil {
+				s.log.Debug("Heartbeat failed", "error", err)
+			}
 			// A second's grace past the end of a lease: the holder may be
 			// recording its answer right now.
 			if n, err := s.RequeueInFlight(ctx, s.NowMS()-pgTakeoverEvery.Milliseconds()); err != nil {
@@ -365,6 +383,29 @@ func (s *Postgres) background() {
 		cancel()
 	}
 }
+
+// heartbeat notes this node alive and counts the live nodes.
+func (s *Postgres) heartbeat(ctx context.Context) error {
+	now := s.NowMS()
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO herald_nodes (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", s.node, now)
+	b.Queue("SELECT count(*) FROM herald_nodes WHERE seen_at > $1 OR id = $2", now-pgNodeAlive.Milliseconds(), s.node)
+	var n int64
+	err := s.oneTripRaw(ctx, "heartbeat", b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&n)
+	})
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	s.liveNodes.Store(max(n, 1))
+	return nil
+}
+
+// LiveNodes is how many nodes share the database, this one included.
+func (s *Postgres) LiveNodes() int { return int(s.liveNodes.Load()) }
 
 // Health says whether the database answers and takes writes.
 func (s *Postgres) Health(ctx context.Context) error {

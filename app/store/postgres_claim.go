@@ -18,27 +18,24 @@ import (
 //     that dies leaves its leases to run out; every node re-queues expired
 //     leases each second (background), and only expired ones, so a live
 //     node's claims are never taken from it.
-//   - The per-webhook cap holds across nodes by counting live leases in the
-//     database: claims of one webhook take turns (a transaction advisory
-//     lock on the webhook id), count what other nodes hold, and take only
-//     the room left. A node alone may claim up to twice the cap (the
-//     dispatcher runs cap at once and keeps the rest ready, as on SQLite);
-//     once another node holds leases too, all of them together hold at most
-//     the cap, so at most cap attempts run at once across the cluster.
+//   - The per-webhook cap is split by the live nodes (herald_nodes): with
+//     N nodes alive, each holds at most cap/N leases of a webhook (at least
+//     one), counted in the database (its own live leases), so at most cap
+//     attempts run at once across the cluster. A node alone keeps, as on
+//     SQLite, up to twice the cap claimed (cap running, the rest ready).
+//     Counting everyone's leases instead would make a node that finds the
+//     cap taken by others wait for a poll (it is woken only by its own
+//     attempts finishing); with a share of its own it never waits on
+//     another node.
 const (
-	pgClaimLock = `SELECT pg_advisory_xact_lock(hashtextextended('herald.claim:' || $1, 0))`
-
-	// $1 webhook, $2 now, $3 slots, $4 lease, $5 node, $6 cap. The limit is
-	// the slots, or with other nodes holding leases of this webhook, what
-	// is left of the cap.
-	pgClaimTake = `WITH held AS (
-			SELECT count(*) FILTER (WHERE lease_owner <> $5) AS others, count(*) AS total FROM deliveries
-			WHERE webhook_id = $1 AND status = 'in_flight' AND lease_until > $2),
-		c AS (
+	// $1 webhook, $2 now, $3 slots, $4 lease, $5 node, $6 this node's
+	// share of the cap (0: no share, it is alone).
+	pgClaimTake = `WITH c AS (
 			SELECT id FROM deliveries
 			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2
 			ORDER BY next_attempt_at, id
-			LIMIT (SELECT CASE WHEN others > 0 THEN greatest(0, least($3, $6 - total)) ELSE $3 END FROM held)
+			LIMIT CASE WHEN $6::int = 0 THEN $3::int ELSE greatest(0, least($3::int, $6::int - (
+				SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND status = 'in_flight' AND lease_owner = $5 AND lease_until > $2))) END
 			FOR UPDATE SKIP LOCKED)
 		UPDATE deliveries d SET status = 'in_flight', lease_until = $4, lease_owner = $5, updated_at = $2
 		FROM c, events e WHERE d.id = c.id AND e.id = d.event_id
@@ -50,18 +47,28 @@ const (
 		WHERE status = 'in_flight' AND lease_until < $2`
 )
 
+// capShare is this node's share of the per-webhook cap: 0 when it is the
+// only node (no limit beyond the dispatcher's own).
+func (s *Postgres) capShare() int {
+	n := int(s.liveNodes.Load())
+	if n <= 1 {
+		return 0
+	}
+	return max(1, s.cap/n)
+}
+
 // ClaimDue marks due waiting deliveries in_flight under this node's lease,
 // up to slots[webhookID] for each webhook in order (less what other nodes
 // hold, see above), and at most total overall.
 func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[string]int, total int, leaseMS int64) ([]*Claimed, error) {
 	now := s.NowMS()
 	lease := now + leaseMS
-	// One round trip for the whole round: per webhook, its claim lock then
-	// its claim. The total is shared out in order up front (a webhook with
+	// One round trip for the whole round, a statement per webhook. The total is shared out in order up front (a webhook with
 	// less due than its share leaves the rest unused until the next round).
 	b := &pgx.Batch{}
 	var hooks []string
 	left := total
+	share := s.capShare()
 	for _, hookID := range order {
 		n := min(slots[hookID], left)
 		if n <= 0 {
@@ -69,8 +76,7 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 		}
 		left -= n
 		hooks = append(hooks, hookID)
-		b.Queue(pgClaimLock, hookID)
-		b.Queue(pgClaimTake, hookID, now, n, lease, s.node, s.cap)
+		b.Queue(pgClaimTake, hookID, now, n, lease, s.node, share)
 	}
 	if len(hooks) == 0 {
 		return nil, nil
@@ -79,9 +85,6 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 	err := s.oneTrip(ctx, "claim", b, func(br pgx.BatchResults) error {
 		out = out[:0]
 		for range hooks {
-			if _, err := br.Exec(); err != nil {
-				return fmt.Errorf("claim: %w", err)
-			}
 			rows, err := br.Query()
 			if err != nil {
 				return fmt.Errorf("claim: %w", err)

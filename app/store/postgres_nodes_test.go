@@ -75,27 +75,36 @@ func TestPostgresNodes(t *testing.T) {
 		}
 	})
 
-	t.Run("the per-webhook cap holds across nodes", func(t *testing.T) {
-		a, b := twoNodes(t, 3)
+	t.Run("the per-webhook cap is shared by the live nodes", func(t *testing.T) {
+		a, b := twoNodes(t, 4)
+		waitFor(t, 3*time.Second, "both nodes count two", func() bool { return a.LiveNodes() == 2 && b.LiveNodes() == 2 })
 		h := newWebhook(t, a, "*")
 		for i := range 20 {
 			if _, err := a.InsertEvents(ctx, []*Event{eventFor(a, "contact_created", fmt.Sprint("c", i))}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		// Alone, a node keeps up to twice the cap ready (slots say so).
-		first, _ := a.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 2}, 10, 60_000)
-		if len(first) != 2 {
-			t.Fatalf("a claimed %d", len(first))
+		claim := func(s *Postgres) int {
+			got, err := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 8}, 10, 60_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(got)
 		}
-		// b may only fill the cluster up to the cap: 3 - 2.
-		got, _ := b.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 6}, 10, 60_000)
-		if len(got) != 1 {
-			t.Fatalf("b claimed %d; want 1 (cap 3, a holds 2)", len(got))
+		if n := claim(a); n != 2 {
+			t.Fatalf("a claimed %d; want its share, 2 of the cap of 4", n)
 		}
-		more, _ := a.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 4}, 10, 60_000)
-		if len(more) != 0 {
-			t.Fatalf("a claimed %d more with the cluster at its cap", len(more))
+		if n := claim(a); n != 0 {
+			t.Fatalf("a claimed %d more beyond its share", n)
+		}
+		if n := claim(b); n != 2 {
+			t.Fatalf("b claimed %d; want its share, 2", n)
+		}
+		// b stops: a, alone, may keep twice the cap (slots permitting).
+		b.Close()
+		waitFor(t, 3*time.Second, "a counts itself alone", func() bool { return a.LiveNodes() == 1 })
+		if n := claim(a); n != 8 {
+			t.Fatalf("a alone claimed %d; want the 8 slots", n)
 		}
 	})
 

@@ -6,6 +6,7 @@
 --   deliveries.lease_owner             -> which node holds the lease (new)
 --   herald_versions + triggers         -> how nodes see each other's webhook
 --                                         and token changes (new)
+--   herald_nodes                       -> which nodes are alive (new)
 -- Later changes are numbered steps in postgres_migrate.go, tracked in
 -- herald_schema. Times are unix milliseconds (UTC); JSON columns hold text.
 
@@ -123,6 +124,13 @@ CREATE TABLE reconcile_runs (
     trigger     TEXT   NOT NULL DEFAULT 'cron',
     steps       TEXT   NOT NULL DEFAULT '{}',
     error       TEXT   NOT NULL DEFAULT ''
+);
+
+-- The nodes alive: each writes seen_at every second and deletes its row
+-- when it stops. The per-webhook cap is shared out among the live ones.
+CREATE TABLE herald_nodes (
+    id      TEXT PRIMARY KEY,
+    seen_at BIGINT NOT NULL
 );
 
 -- Each node caches the webhooks (for matching and the delivery loop) and
