@@ -32,12 +32,15 @@ import (
 // the webhook and token versions are counters in herald_versions, moved by
 // triggers and polled by every node.
 type Postgres struct {
-	pool  *pgxpool.Pool
-	log   *slog.Logger
-	clock func() time.Time
-	ids   *IDGen
-	node  string
-	cap   int // per-webhook cap of deliveries in flight, across nodes
+	pool *pgxpool.Pool
+	// outcomes records attempt outcomes: with Sync "normal", on connections
+	// with synchronous_commit off (see recordPool); with "full", pool.
+	outcomes *pgxpool.Pool
+	log      *slog.Logger
+	clock    func() time.Time
+	ids      *IDGen
+	node     string
+	cap      int // per-webhook cap of deliveries in flight, across nodes
 
 	hooksVersion, tokensVersion atomic.Uint64
 	hooksMu                     sync.Mutex
@@ -128,6 +131,10 @@ func OpenPostgres(o Options) (*Postgres, error) {
 		pool.Close()
 		return nil, err
 	}
+	if s.outcomes, err = recordPool(ctx, cfg, pool, o.Sync); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	if err := s.pollVersions(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -159,8 +166,33 @@ func (s *Postgres) NodeID() string { return s.node }
 func (s *Postgres) Close() error {
 	s.once.Do(func() { close(s.stop) })
 	<-s.done
+	if s.outcomes != s.pool {
+		s.outcomes.Close()
+	}
 	s.pool.Close()
 	return nil
+}
+
+// recordPool is where attempt outcomes are written. HERALD_SYNC "normal"
+// (the default) writes them with synchronous_commit off: PostgreSQL
+// acknowledges before its WAL is on disk, so a crash of the database server
+// (not of a Herald node) can forget the last moments of outcomes. Such a
+// delivery is still in flight under its lease, which is durable, so it is
+// sent again when the lease ends: a duplicate, never a loss, never an
+// overlap. Events, webhooks, tokens, claims and leases are always
+// synchronous. "full" writes outcomes synchronously too.
+func recordPool(ctx context.Context, cfg *pgxpool.Config, pool *pgxpool.Pool, sync string) (*pgxpool.Pool, error) {
+	if sync == "full" {
+		return pool, nil
+	}
+	c := cfg.Copy()
+	c.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	c.MaxConns = max(4, cfg.MaxConns/2)
+	p, err := pgxpool.NewWithConfig(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return p, nil
 }
 
 // Now is the store's clock.
@@ -391,7 +423,7 @@ func (s *Postgres) heartbeat(ctx context.Context) error {
 	b.Queue("INSERT INTO herald_nodes (id, seen_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", s.node, now)
 	b.Queue("SELECT count(*) FROM herald_nodes WHERE seen_at > $1 OR id = $2", now-pgNodeAlive.Milliseconds(), s.node)
 	var n int64
-	err := s.oneTripRaw(ctx, "heartbeat", b, func(br pgx.BatchResults) error {
+	err := s.oneTripRaw(ctx, s.pool, "heartbeat", b, func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
 			return err
 		}

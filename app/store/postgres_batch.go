@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // oneTrip runs the queued statements as one implicit transaction in one
@@ -18,12 +19,12 @@ import (
 // error raised by a statement. The fault hook runs before the batch is
 // sent, and its error fails the op with nothing stored.
 func (s *Postgres) oneTrip(ctx context.Context, name string, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
-	return s.opError(name, s.oneTripRaw(ctx, name, b, read))
+	return s.opError(name, s.oneTripRaw(ctx, s.pool, name, b, read))
 }
 
 // oneTripRaw is oneTrip with PostgreSQL's own errors, for callers that act
 // on a statement's refusal.
-func (s *Postgres) oneTripRaw(ctx context.Context, name string, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
+func (s *Postgres) oneTripRaw(ctx context.Context, pool *pgxpool.Pool, name string, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
 	if f := s.fault.Load(); f != nil {
 		if err := (*f)(name); err != nil {
 			return err
@@ -32,7 +33,7 @@ func (s *Postgres) oneTripRaw(ctx context.Context, name string, b *pgx.Batch, re
 	ctx = context.WithoutCancel(ctx) // once sent, the caller must learn the outcome
 	var err error
 	for range pgRetries {
-		br := s.pool.SendBatch(ctx, b)
+		br := pool.SendBatch(ctx, b)
 		err = read(br)
 		err = errors.Join(err, br.Close())
 		if !pgRetryable(err) {

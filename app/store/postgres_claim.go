@@ -19,23 +19,21 @@ import (
 //     leases each second (background), and only expired ones, so a live
 //     node's claims are never taken from it.
 //   - The per-webhook cap is split by the live nodes (herald_nodes): with
-//     N nodes alive, each holds at most cap/N leases of a webhook (at least
-//     one), counted in the database (its own live leases), so at most cap
-//     attempts run at once across the cluster. A node alone keeps, as on
-//     SQLite, up to twice the cap claimed (cap running, the rest ready).
-//     Counting everyone's leases instead would make a node that finds the
-//     cap taken by others wait for a poll (it is woken only by its own
-//     attempts finishing); with a share of its own it never waits on
-//     another node.
+//     N nodes alive, each holds at most cap/N claims of a webhook at once
+//     (at least one), so at most cap attempts run at once across the
+//     cluster. A node alone keeps, as on SQLite, up to twice the cap
+//     claimed (cap running, the rest ready). What a node holds is the
+//     dispatcher's own count, which the slots carry (slots = 2 × cap −
+//     held, deliver.go): it drops as soon as a receiver has answered, so
+//     the next claim never waits for the outcome's commit. Counting leases
+//     in the database instead lagged by that commit, and a node that found
+//     its share full went to sleep until its next poll.
 const (
-	// $1 webhook, $2 now, $3 slots, $4 lease, $5 node, $6 this node's
-	// share of the cap (0: no share, it is alone).
+	// $1 webhook, $2 now, $3 how many, $4 lease, $5 node.
 	pgClaimTake = `WITH c AS (
 			SELECT id FROM deliveries
 			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2
-			ORDER BY next_attempt_at, id
-			LIMIT CASE WHEN $6::int = 0 THEN $3::int ELSE greatest(0, least($3::int, $6::int - (
-				SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND status = 'in_flight' AND lease_owner = $5 AND lease_until > $2))) END
+			ORDER BY next_attempt_at, id LIMIT $3
 			FOR UPDATE SKIP LOCKED)
 		UPDATE deliveries d SET status = 'in_flight', lease_until = $4, lease_owner = $5, updated_at = $2
 		FROM c, events e WHERE d.id = c.id AND e.id = d.event_id
@@ -71,12 +69,16 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 	share := s.capShare()
 	for _, hookID := range order {
 		n := min(slots[hookID], left)
+		if share > 0 {
+			held := 2*s.cap - slots[hookID]
+			n = min(n, share-held)
+		}
 		if n <= 0 {
 			continue
 		}
 		left -= n
 		hooks = append(hooks, hookID)
-		b.Queue(pgClaimTake, hookID, now, n, lease, s.node, share)
+		b.Queue(pgClaimTake, hookID, now, n, lease, s.node)
 	}
 	if len(hooks) == 0 {
 		return nil, nil
@@ -172,7 +174,7 @@ func (s *Postgres) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recove
 		}
 	}
 	touched := false
-	err = s.oneTrip(ctx, "record attempt", b, func(br pgx.BatchResults) error {
+	err = s.opError("record attempt", s.oneTripRaw(ctx, s.outcomes, "record attempt", b, func(br pgx.BatchResults) error {
 		recovered, touched = false, false
 		for range 2 {
 			if _, err := br.Exec(); err != nil {
@@ -190,7 +192,7 @@ func (s *Postgres) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recove
 			}
 		}
 		return nil
-	})
+	}))
 	if err == nil && touched {
 		// The webhook changed: this node sees it at once, the others within a poll.
 		if perr := s.pollVersions(ctx); perr != nil {

@@ -97,7 +97,7 @@ func (s *Postgres) insertEventsFast(ctx context.Context, evs []*Event, hooks []*
 	}
 	isNew := make([]bool, len(evs))
 	seqs := make([]int64, len(evs))
-	err := s.oneTripRaw(ctx, "ingest", b, func(br pgx.BatchResults) error {
+	err := s.oneTripRaw(ctx, s.pool, "ingest", b, func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
