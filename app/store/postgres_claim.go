@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -109,23 +110,13 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 				if a.NextAttemptAt != b.NextAttemptAt {
 					return int(a.NextAttemptAt - b.NextAttemptAt)
 				}
-				return cmpString(a.ID, b.ID)
+				return strings.Compare(a.ID, b.ID)
 			})
 			out = append(out, batch...)
 		}
 		return nil
 	})
 	return out, err
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // NextDue is when the earliest waiting delivery of an enabled webhook is due
@@ -249,6 +240,4 @@ func (s *Postgres) RenewLease(ctx context.Context, id string, lease, untilMS int
 	return got, err
 }
 
-var errNoRows = pgx.ErrNoRows
-
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
