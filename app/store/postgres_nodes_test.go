@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -181,10 +182,13 @@ func TestPostgresNodes(t *testing.T) {
 	t.Run("an exclusive job runs on one node at a time", func(t *testing.T) {
 		a, b := twoNodes(t, 4)
 		inside, leave := make(chan struct{}), make(chan struct{})
-		var ranA bool
-		var errA error
+		doneA := make(chan error, 1)
 		go func() {
-			ranA, errA = a.TryExclusive(ctx, "reconcile", func() error { close(inside); <-leave; return nil })
+			ran, err := a.TryExclusive(ctx, "reconcile", func() error { close(inside); <-leave; return nil })
+			if err == nil && !ran {
+				err = errors.New("a did not run")
+			}
+			doneA <- err
 		}()
 		<-inside
 		var ran atomic.Bool
@@ -193,7 +197,9 @@ func TestPostgresNodes(t *testing.T) {
 			t.Fatalf("b ran while a held the job: %v, %v", ok, err)
 		}
 		close(leave)
-		waitFor(t, 5*time.Second, "a finishes", func() bool { return ranA || errA != nil })
+		if err := <-doneA; err != nil {
+			t.Fatal(err)
+		}
 		ok, err = b.TryExclusive(ctx, "reconcile", func() error { return nil })
 		if err != nil || !ok {
 			t.Fatalf("b could not run after a finished: %v, %v", ok, err)
