@@ -28,14 +28,32 @@ import (
 //     held, deliver.go): it drops as soon as a receiver has answered, so
 //     the next claim never waits for the outcome's commit. Counting leases
 //     in the database instead lagged by that commit, and a node that found
-//     its share full went to sleep until its next poll.
+//     its share full went to sleep until its next poll. The others' live
+//     leases are still counted (pgClaimTakeShared), for the moments when
+//     the nodes change.
 const (
 	// $1 webhook, $2 now, $3 how many, $4 lease, $5 node.
 	pgClaimTake = `WITH c AS (
 			SELECT id FROM deliveries
 			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2
 			ORDER BY next_attempt_at, id LIMIT $3
-			FOR UPDATE SKIP LOCKED)
+			FOR UPDATE SKIP LOCKED)` + pgClaimSet
+
+	// pgClaimTakeShared is pgClaimTake among several nodes: also no more
+	// than $6 (the cap less what this node holds) less the live leases the
+	// others hold. In the steady state each holds its share and this takes
+	// nothing away; it holds the cap while the nodes change, when one still
+	// holds claims taken under a bigger share, or a killed one's leases
+	// have not run out.
+	pgClaimTakeShared = `WITH c AS (
+			SELECT id FROM deliveries
+			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2
+			ORDER BY next_attempt_at, id
+			LIMIT greatest(0, least($3::int, $6::int - (SELECT count(*) FROM deliveries
+				WHERE webhook_id = $1 AND status = 'in_flight' AND lease_owner <> $5 AND lease_until > $2)))
+			FOR UPDATE SKIP LOCKED)` + pgClaimSet
+
+	pgClaimSet = `
 		UPDATE deliveries d SET status = 'in_flight', lease_until = $4, lease_owner = $5, updated_at = $2
 		FROM c, events e WHERE d.id = c.id AND e.id = d.event_id
 		RETURNING ` + deliveryColumns + `, e.seq, e.id, e.event, e.timestamp, e.data, e.contact_id, e.content_hash, e.source, e.created_at`
@@ -70,8 +88,8 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 	share := s.capShare()
 	for _, hookID := range order {
 		n := min(slots[hookID], left)
+		held := 2*s.cap - slots[hookID]
 		if share > 0 {
-			held := 2*s.cap - slots[hookID]
 			n = min(n, share-held)
 		}
 		if n <= 0 {
@@ -79,7 +97,11 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 		}
 		left -= n
 		hooks = append(hooks, hookID)
-		b.Queue(pgClaimTake, hookID, now, n, lease, s.node)
+		if share > 0 {
+			b.Queue(pgClaimTakeShared, hookID, now, n, lease, s.node, s.cap-held)
+		} else {
+			b.Queue(pgClaimTake, hookID, now, n, lease, s.node)
+		}
 	}
 	if len(hooks) == 0 {
 		return nil, nil
