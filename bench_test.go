@@ -203,29 +203,56 @@ func passMiss(ok bool) string {
 	return "MISS"
 }
 
-func BenchmarkHerald(b *testing.B) {
-	const token = "hrld_bench_admin"
-	bin := buildHerald(b)
-	p := startHerald(b, bin, map[string]string{
-		"HERALD_DATA_DIR":               b.TempDir(),
-		"HERALD_ADMIN_TOKEN":            token,
+const benchToken = "hrld_bench_admin"
+
+// benchVars is the environment of a benchmarked herald.
+func benchVars(dataDir string) map[string]string {
+	return map[string]string{
+		"HERALD_DATA_DIR":               dataDir,
+		"HERALD_ADMIN_TOKEN":            benchToken,
 		"HERALD_SYNC":                   "normal",
 		"HERALD_ALLOW_HTTP":             "true",
 		"HERALD_ALLOW_PRIVATE_NETWORKS": "true",
 		"HERALD_LOG_LEVEL":              "warn",
-	})
-	pid := p.cmd.Process.Pid
+	}
+}
+
+func BenchmarkHerald(b *testing.B) {
+	bin := buildHerald(b)
+	p := startHerald(b, bin, benchVars(b.TempDir()))
+	full := benchVars(b.TempDir())
+	full["HERALD_SYNC"] = "full"
+	runBench(b, "SQLite, 1 node", []*heraldProc{p}, startHerald(b, bin, full))
+}
+
+// runBench runs the workload against nodes (one, or several sharing a
+// database): requests go to them in turn. full, if not nil, is a node with
+// HERALD_SYNC=full whose ingest is measured too.
+func runBench(b *testing.B, title string, nodes []*heraldProc, full *heraldProc) {
+	const token = benchToken
+	p := nodes[0]
 	rc := newBenchReceiver(b, http.StatusOK, true)
 	createHook(b, p.URL, token, rc.URL)
 	client := benchClient()
-	eventsURL := p.URL + "/api/v1/events"
+	eventsURLs := make([]string, len(nodes))
+	for i, n := range nodes {
+		eventsURLs[i] = n.URL + "/api/v1/events"
+	}
+	eventsAt := func(i int) string { return eventsURLs[i%len(eventsURLs)] }
+	cpuNow := func() time.Duration {
+		var sum time.Duration
+		for _, n := range nodes {
+			c, _ := procStat(n.cmd.Process.Pid)
+			sum += c
+		}
+		return sum
+	}
 	var rows [][4]string
 	var notes []string
 	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
 	row := func(name, value, ratio, target string) { rows = append(rows, [4]string{name, value, ratio, target}) }
 	cpuSince := func(c0 time.Duration, wall time.Duration) string {
-		c1, _ := procStat(pid)
-		return fmt.Sprintf("herald used %.2f cores", float64(c1-c0)/float64(wall))
+		return fmt.Sprintf("herald used %.2f cores", float64(cpuNow()-c0)/float64(wall))
 	}
 
 	// Baseline: the same clients and bodies against a server that does nothing.
@@ -238,7 +265,7 @@ func BenchmarkHerald(b *testing.B) {
 	b.ReportMetric(baseline, "baseline-req/s")
 
 	// Warm up Herald (connections, page cache, prepared statements).
-	hammer(b, 1000, benchClients, func(i int) error { return post(client, eventsURL, token, benchBody("warm-"+strconv.Itoa(i), i)) })
+	hammer(b, 1000, benchClients, func(i int) error { return post(client, eventsAt(i), token, benchBody("warm-"+strconv.Itoa(i), i)) })
 	sent := int64(1000)
 	rc.waitDistinct(b, sent)
 
@@ -247,8 +274,8 @@ func BenchmarkHerald(b *testing.B) {
 	for i := range bodies {
 		bodies[i] = benchBody(fmt.Sprintf("ing-%06d", i), i)
 	}
-	cpu0, _ := procStat(pid)
-	took = hammer(b, benchIngestN, benchClients, func(i int) error { return post(client, eventsURL, token, bodies[i]) })
+	cpu0 := cpuNow()
+	took = hammer(b, benchIngestN, benchClients, func(i int) error { return post(client, eventsAt(i), token, bodies[i]) })
 	ingest := float64(benchIngestN) / took.Seconds()
 	cpuNote := cpuSince(cpu0, took)
 	row("ingest, POST /events, 64 clients", fmt.Sprintf("%.0f events/s", ingest), fmt.Sprintf("%.2f", ingest/baseline),
@@ -272,9 +299,9 @@ func BenchmarkHerald(b *testing.B) {
 		}
 		batches[k], _ = json.Marshal(map[string]any{"events": evs})
 	}
-	cpu0, _ = procStat(pid)
+	cpu0 = cpuNow()
 	start := time.Now()
-	ingestTook := hammer(b, len(batches), 4, func(k int) error { return post(client, eventsURL+"/batch", token, batches[k]) })
+	ingestTook := hammer(b, len(batches), 4, func(k int) error { return post(client, eventsAt(k)+"/batch", token, batches[k]) })
 	sent += benchBurstN
 	rc.waitDistinct(b, sent)
 	var last time.Time
@@ -308,14 +335,14 @@ func BenchmarkHerald(b *testing.B) {
 			for i := range jobs {
 				body := benchBody(fmt.Sprintf("lat-%06d", i), i)
 				sentAt[i] = time.Now()
-				if err := post(client, eventsURL, token, body); err != nil {
+				if err := post(client, eventsAt(i), token, body); err != nil {
 					sendErrs.Add(1)
 				}
 				ackIn[i] = time.Since(sentAt[i])
 			}
 		})
 	}
-	cpu0, _ = procStat(pid)
+	cpu0 = cpuNow()
 	start = time.Now()
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * interval))) // pacing, not waiting for work
@@ -345,43 +372,32 @@ func BenchmarkHerald(b *testing.B) {
 	b.ReportMetric(ms(p50), "p50-ms")
 	b.ReportMetric(ms(p99), "p99-ms")
 
-	_, hwm := procStat(pid)
-	row("peak RSS of herald (VmHWM)", fmt.Sprintf("%.1f MiB", float64(hwm)/1024), "", "")
+	var hwm int64
+	for _, n := range nodes {
+		_, h := procStat(n.cmd.Process.Pid)
+		hwm = max(hwm, h)
+	}
+	row("peak RSS of herald (VmHWM, largest node)", fmt.Sprintf("%.1f MiB", float64(hwm)/1024), "", "")
 	b.ReportMetric(float64(hwm)/1024, "peak-rss-MiB")
 	b.ReportMetric(0, "ns/op") // one long workload: time per op means nothing here
 	if dup := rc.total.Load() - rc.distinct.Load(); dup > 0 {
 		note("%d duplicate deliveries", dup)
 	}
 
-	if n := failedAttempts(p.URL); n != 0 {
-		note("%d delivery attempts did not succeed (see /metrics herald_delivery_attempts_total)", n)
+	for _, nd := range nodes {
+		if n := failedAttempts(nd.URL); n != 0 {
+			note("%d delivery attempts did not succeed (see /metrics herald_delivery_attempts_total)", n)
+		}
 	}
 
 	// The same ingest with HERALD_SYNC=full: every commit is also fsynced,
 	// so an acknowledged event survives power loss, not just a killed process.
-	full := startHerald(b, bin, map[string]string{
-		"HERALD_DATA_DIR":               b.TempDir(),
-		"HERALD_ADMIN_TOKEN":            token,
-		"HERALD_SYNC":                   "full",
-		"HERALD_ALLOW_HTTP":             "true",
-		"HERALD_ALLOW_PRIVATE_NETWORKS": "true",
-		"HERALD_LOG_LEVEL":              "warn",
-	})
-	sink := newBenchReceiver(b, http.StatusOK, false)
-	createHook(b, full.URL, token, sink.URL)
-	fullURL := full.URL + "/api/v1/events"
-	hammer(b, 1000, benchClients, func(i int) error { return post(client, fullURL, token, benchBody("fwarm-"+strconv.Itoa(i), i)) })
-	took = hammer(b, benchIngestN/3, benchClients, func(i int) error { return post(client, fullURL, token, bodies[i]) })
-	fullIngest := float64(benchIngestN/3) / took.Seconds()
-	row("ingest, POST /events, HERALD_SYNC=full", fmt.Sprintf("%.0f events/s", fullIngest), fmt.Sprintf("%.2f", fullIngest/baseline), "")
-	took = hammer(b, len(batches), 4, func(k int) error { return post(client, fullURL+"/batch", token, batches[k]) })
-	fullBatch := benchBurstN / took.Seconds()
-	row("ingest, POST /events/batch, HERALD_SYNC=full", fmt.Sprintf("%.0f events/s", fullBatch), fmt.Sprintf("%.2f", fullBatch/baseline), "")
-	b.ReportMetric(fullIngest, "full-ingest-events/s")
-	note("sync: normal (the default) keeps every acknowledged event through a killed process (kill -9, crash); full also through power loss or a kernel crash, since each commit waits for fsync")
+	if full != nil {
+		benchFullSync(b, full, client, bodies, batches, baseline, row, note)
+	}
 
 	// Printed, not b.Log: the testing package cuts benchmark logs at 10 lines.
-	fmt.Printf("\nBenchmarkHerald (%d cores shared with whatever else runs)\n", runtime.NumCPU())
+	fmt.Printf("\nBenchmarkHerald: %s (%d cores shared with whatever else runs)\n", title, runtime.NumCPU())
 	fmt.Printf("%-48s %20s %11s  %s\n", "measure", "value", "x baseline", "target")
 	for _, r := range rows {
 		fmt.Printf("%-48s %20s %11s  %s\n", r[0], r[1], r[2], r[3])
@@ -409,4 +425,24 @@ func failedAttempts(baseURL string) int {
 		}
 	}
 	return n
+}
+
+// benchFullSync measures ingest on a HERALD_SYNC=full node: every commit
+// waits for fsync, so an acknowledged event survives power loss too.
+func benchFullSync(b *testing.B, full *heraldProc, client *http.Client, bodies, batches [][]byte, baseline float64,
+	row func(name, value, ratio, target string), note func(format string, args ...any)) {
+	const token = benchToken
+	sink := newBenchReceiver(b, http.StatusOK, false)
+	createHook(b, full.URL, token, sink.URL)
+	fullURL := full.URL + "/api/v1/events"
+	hammer(b, 1000, benchClients, func(i int) error { return post(client, fullURL, token, benchBody("fwarm-"+strconv.Itoa(i), i)) })
+	took := hammer(b, benchIngestN/3, benchClients, func(i int) error { return post(client, fullURL, token, bodies[i]) })
+	fullIngest := float64(benchIngestN/3) / took.Seconds()
+	row("ingest, POST /events, HERALD_SYNC=full", fmt.Sprintf("%.0f events/s", fullIngest), fmt.Sprintf("%.2f", fullIngest/baseline), "")
+	took = hammer(b, len(batches), 4, func(k int) error { return post(client, fullURL+"/batch", token, batches[k]) })
+	fullBatch := benchBurstN / took.Seconds()
+	row("ingest, POST /events/batch, HERALD_SYNC=full", fmt.Sprintf("%.0f events/s", fullBatch), fmt.Sprintf("%.2f", fullBatch/baseline), "")
+	b.ReportMetric(fullIngest, "full-ingest-events/s")
+	note("sync: normal (the default) keeps every acknowledged event through a killed process (kill -9, crash); full also through power loss or a kernel crash, since each commit waits for fsync")
+
 }

@@ -47,10 +47,21 @@ func run(cmd app.Command) error {
 	if err != nil {
 		return err
 	}
+	if cmd.Name == "backup" && cfg.DatabaseURL != "" {
+		return errors.New("herald backup copies the SQLite file; on PostgreSQL, back up with pg_dump (README: More than one machine)")
+	}
 	if cmd.Name == "backup" {
 		n, err := app.BackupDatabase(context.Background(), cfg.DataDir, cmd.BackupFile)
 		if err == nil {
 			fmt.Printf("Backed up %s to %s (%d bytes)\n", cfg.DataDir, cmd.BackupFile, n)
+		}
+		return err
+	}
+	if cmd.Name == "migrate" {
+		counts, err := app.MigrateToPostgres(context.Background(), cfg.DataDir, cmd.MigrateTo)
+		if err == nil {
+			fmt.Printf("Copied %s to PostgreSQL: %d events, %d deliveries, %d attempts, %d webhooks, %d tokens\n", cfg.DataDir,
+				counts["events"], counts["deliveries"], counts["attempts"], counts["webhooks"], counts["tokens"])
 		}
 		return err
 	}

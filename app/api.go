@@ -107,9 +107,10 @@ func (a *App) handleHealth(c *fiber.Ctx) error {
 	defer cancel()
 	if err := a.store.Health(ctx); err != nil {
 		// The store logs what went wrong, once; this answer says it each time.
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "database": err.Error()})
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "database": err.Error(),
+			"engine": store.Engine(a.store), "node": store.NodeID(a.store)})
 	}
-	return c.JSON(fiber.Map{"status": "ok", "version": a.version})
+	return c.JSON(fiber.Map{"status": "ok", "version": a.version, "database": "ok", "engine": store.Engine(a.store), "node": store.NodeID(a.store)})
 }
 
 // list is the shape of every list answer.

@@ -60,7 +60,8 @@ func New(cfg Config, o Options) (*App, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	schedule, _ := ParseRetrySchedule(cfg.Delivery.RetrySchedule) // checked by Validate
-	st, err := store.Open(store.Options{Dir: cfg.DataDir, Schema: o.Schema, Sync: cfg.Sync, Log: log, Now: o.Now})
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Schema: o.Schema, Sync: cfg.Sync, Log: log, Now: o.Now,
+		DatabaseURL: cfg.DatabaseURL, PerWebhook: cfg.Delivery.PerWebhook})
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +72,7 @@ func New(cfg Config, o Options) (*App, error) {
 	}
 	a.warnGuardsOff()
 	a.metrics = newMetrics(st)
+	registerNodeInfo(a.metrics, st)
 	if err := a.bootstrapAdmin(context.Background()); err != nil {
 		st.Close()
 		return nil, err

@@ -18,6 +18,9 @@ Usage:
   herald [serve] [--config FILE]          run the server (the default)
   herald backup [--config FILE] FILE      copy the live database to FILE, consistently,
                                           while Herald runs
+  herald migrate [--config FILE] --to postgres://…
+                                          copy the SQLite database into an empty
+                                          PostgreSQL database (stop Herald first)
   herald version                          print the version
   herald help                             print this help (also -h, --help)
 
@@ -32,6 +35,7 @@ type Command struct {
 	Name       string // "serve", "backup", "version" or "help"
 	ConfigPath string
 	BackupFile string // for backup
+	MigrateTo  string // for migrate: the PostgreSQL URL
 }
 
 // ParseCommand reads the arguments after the program name. An error means
@@ -53,7 +57,7 @@ func ParseCommand(args []string) (Command, error) {
 			return Command{}, fmt.Errorf("version takes no arguments, got %q", args[0])
 		}
 		return Command{Name: "version"}, nil
-	case "serve", "backup":
+	case "serve", "backup", "migrate":
 	default:
 		return Command{}, fmt.Errorf("unknown command %q", name)
 	}
@@ -64,6 +68,9 @@ func ParseCommand(args []string) (Command, error) {
 	showVersion := false
 	if name == "serve" {
 		fs.BoolVar(&showVersion, "version", false, "print the version")
+	}
+	if name == "migrate" {
+		fs.StringVar(&cmd.MigrateTo, "to", "", "PostgreSQL URL")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -82,6 +89,10 @@ func ParseCommand(args []string) (Command, error) {
 		return Command{}, errors.New("backup needs exactly one FILE to write the copy to")
 	case name == "backup":
 		cmd.BackupFile = rest[0]
+	case name == "migrate" && len(rest) > 0:
+		return Command{}, fmt.Errorf("unexpected argument %q", rest[0])
+	case name == "migrate" && !strings.HasPrefix(cmd.MigrateTo, "postgres://") && !strings.HasPrefix(cmd.MigrateTo, "postgresql://"):
+		return Command{}, errors.New("migrate needs --to postgres://… (the PostgreSQL database to copy into)")
 	}
 	return cmd, nil
 }
@@ -90,4 +101,10 @@ func ParseCommand(args []string) (Command, error) {
 // dest, while a server may be running on it (see store.Backup).
 func BackupDatabase(ctx context.Context, dataDir, dest string) (int64, error) {
 	return store.Backup(ctx, dataDir, dest)
+}
+
+// MigrateToPostgres copies the SQLite database in dataDir into the empty
+// PostgreSQL database at url (see store.CopySQLiteToPostgres).
+func MigrateToPostgres(ctx context.Context, dataDir, url string) (store.CopyCounts, error) {
+	return store.CopySQLiteToPostgres(ctx, dataDir, url)
 }

@@ -42,6 +42,7 @@ type Config struct {
 	BodyLimit            int    `toml:"body_limit"`
 	LogLevel             string `toml:"log_level"`
 	MetricsToken         string `toml:"metrics_token"` // when set, /metrics needs it as a bearer token
+	DatabaseURL          string `toml:"database_url"`  // postgres://…: PostgreSQL, shared by several nodes; empty: SQLite in DataDir
 
 	Delivery  DeliveryConfig  `toml:"delivery"`
 	Slack     SlackConfig     `toml:"slack"`
@@ -152,6 +153,7 @@ func (c *Config) envVars() []envVar {
 		{"HERALD_BODY_LIMIT", intVar(&c.BodyLimit)},
 		{"HERALD_LOG_LEVEL", strVar(&c.LogLevel)},
 		{"HERALD_METRICS_TOKEN", strVar(&c.MetricsToken)},
+		{"HERALD_DATABASE_URL", strVar(&c.DatabaseURL)},
 		{"HERALD_RETRY_SCHEDULE", strVar(&c.Delivery.RetrySchedule)},
 		{"HERALD_DELIVERY_TIMEOUT", durVar(&c.Delivery.Timeout)},
 		{"HERALD_DELIVERY_WORKERS", intVar(&c.Delivery.Workers)},
@@ -222,6 +224,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: must not be empty"))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("database_url: must start with postgres:// (or be empty for SQLite in data_dir)"))
 	}
 	if c.Sync != "normal" && c.Sync != "full" {
 		errs = append(errs, fmt.Errorf("sync: %q is not normal or full", c.Sync))

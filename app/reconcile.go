@@ -94,6 +94,19 @@ func (r *reconciler) run(ctx context.Context, trigger string) (*ReconcileRun, er
 		return nil, errReconcileBusy
 	}
 	defer r.running.Unlock()
+	var out *ReconcileRun
+	ran, err := runExclusive(ctx, r.a.store, "reconcile", func() (err error) {
+		out, err = r.runSteps(ctx, trigger)
+		return err
+	})
+	if err == nil && !ran {
+		return nil, errReconcileBusy // another node is running it
+	}
+	return out, err
+}
+
+// runSteps is one run, on this node alone.
+func (r *reconciler) runSteps(ctx context.Context, trigger string) (*ReconcileRun, error) {
 	s := r.a.store
 	run := &ReconcileRun{ID: r.a.ids.New("rec_", s.Now()), Trigger: trigger, StartedAt: s.NowMS()}
 	if err := s.CreateReconcileRun(ctx, run); err != nil {

@@ -90,6 +90,11 @@ type Store interface {
 
 var _ Store = (*SQLite)(nil)
 
-// Open opens the store the options name. SQLite, in o.Dir, is the only
-// engine so far.
-func Open(o Options) (Store, error) { return OpenSQLite(o) }
+// Open opens the store the options name: PostgreSQL when o.DatabaseURL is
+// set, else SQLite in o.Dir.
+func Open(o Options) (Store, error) {
+	if o.DatabaseURL != "" {
+		return OpenPostgres(o)
+	}
+	return OpenSQLite(o)
+}

@@ -60,6 +60,14 @@ type Options struct {
 	// MaxPages caps the database's size in pages (PRAGMA max_page_count);
 	// 0 leaves SQLite's default. Tests use it to fill the "disk".
 	MaxPages int
+
+	// DatabaseURL, postgres://…, runs on PostgreSQL instead (Dir is then
+	// unused); several nodes may share it. NodeID names this node ("" makes
+	// one up); PerWebhook is the delivery cap per webhook, which the
+	// PostgreSQL engine holds across nodes.
+	DatabaseURL string
+	NodeID      string
+	PerWebhook  int
 }
 
 // busyTimeoutMS is how long a connection waits for a lock before failing.
