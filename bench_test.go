@@ -444,5 +444,4 @@ func benchFullSync(b *testing.B, full *heraldProc, client *http.Client, bodies, 
 	row("ingest, POST /events/batch, HERALD_SYNC=full", fmt.Sprintf("%.0f events/s", fullBatch), fmt.Sprintf("%.2f", fullBatch/baseline), "")
 	b.ReportMetric(fullIngest, "full-ingest-events/s")
 	note("sync: normal (the default) keeps every acknowledged event through a killed process (kill -9, crash); full also through power loss or a kernel crash, since each commit waits for fsync")
-
 }
