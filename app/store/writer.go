@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -32,6 +33,11 @@ type writeOp struct {
 	name string // for logs and fault injection
 	fn   func(tx *txn) error
 	err  chan error
+	// attempt: this op records an attempt, and may share its statements
+	// with the other attempts of its commit group (groupAttempts).
+	attempt *attemptReq
+	// members: this op records the attempts of these ops, and answers them.
+	members []*writeOp
 }
 
 // write runs fn in a transaction shared with other concurrent writes (group
@@ -47,7 +53,11 @@ type writeOp struct {
 //   - A change to the webhooks table, by any statement, refreshes the
 //     matching cache and the webhook version after the commit.
 func (s *SQLite) write(ctx context.Context, name string, fn func(tx *txn) error) error {
-	op := &writeOp{name: name, fn: fn, err: make(chan error, 1)}
+	return s.enqueue(ctx, &writeOp{name: name, fn: fn, err: make(chan error, 1)})
+}
+
+// enqueue hands op to the writer and waits for its outcome.
+func (s *SQLite) enqueue(ctx context.Context, op *writeOp) error {
 	if err := s.health.refuse(); err != nil {
 		return err
 	}
@@ -76,6 +86,13 @@ func (s *SQLite) writer() {
 	defer close(s.done)
 	for op := range s.queue {
 		batch := []*writeOp{op}
+		if len(s.queue) == 0 {
+			// Let the goroutines that are about to write (the other
+			// attempts of one claim, the other requests of one burst) queue
+			// first, so they share this commit. It costs no wait when no
+			// one else is ready to run.
+			runtime.Gosched()
+		}
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -88,8 +105,48 @@ func (s *SQLite) writer() {
 				break fill
 			}
 		}
-		s.commit(batch)
+		s.commit(s.groupAttempts(batch))
 		s.maybeRestartWAL()
+	}
+}
+
+// groupAttempts replaces the attempt records of a batch, when there are
+// several, by one op that records them all with shared statements. Ops in
+// one batch were all waiting at once, so any order among them is one they
+// could have had.
+func (s *SQLite) groupAttempts(batch []*writeOp) []*writeOp {
+	var group []*writeOp
+	for _, op := range batch {
+		if op.attempt != nil {
+			group = append(group, op)
+		}
+	}
+	if len(group) < 2 {
+		return batch
+	}
+	out := make([]*writeOp, 0, len(batch)-len(group)+1)
+	reqs := make([]*attemptReq, len(group))
+	for i, op := range group {
+		reqs[i] = op.attempt
+	}
+	for _, op := range batch {
+		if op.attempt == nil {
+			out = append(out, op)
+		}
+	}
+	g := &writeOp{name: "record attempt", members: group}
+	g.fn = func(tx *txn) error { return s.recordAttempts(tx, reqs) }
+	return append(out, g)
+}
+
+// answer gives op (or each op it stands for) its outcome.
+func (op *writeOp) answer(err error) {
+	if op.members == nil {
+		op.err <- err
+		return
+	}
+	for _, m := range op.members {
+		m.err <- err
 	}
 }
 
@@ -115,7 +172,7 @@ func (s *SQLite) commit(batch []*writeOp) {
 		if e == nil {
 			e = errs[i]
 		}
-		op.err <- e
+		op.answer(e)
 	}
 }
 
