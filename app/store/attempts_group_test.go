@@ -105,3 +105,67 @@ func TestAttemptsRecordedTogetherActAsOneByOne(t *testing.T) {
 		t.Fatalf("webhook failing_since %d, last_success_at %d; want recovered", w.FailingSince, w.LastSuccessAt)
 	}
 }
+
+// Single events stored in one commit share their statements (insertEvents);
+// each gets the answer it would get alone: a repeat of an id stored earlier
+// in the same group is that event, with its deliveries; an id reused with
+// other content is refused and nothing of it is stored, and the others are.
+func TestEventsStoredTogetherActAsOneByOne(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, Options{})
+	newWebhook(t, s, "*")
+	old := eventFor(s, "contact_created", "c0")
+	if _, err := s.InsertEvents(ctx, []*Event{old}); err != nil {
+		t.Fatal(err)
+	}
+	first := eventFor(s, "contact_created", "c1")
+	repeat := *first
+	clash := eventFor(s, "contact_created", "other")
+	clash.ID = old.ID
+	last := eventFor(s, "contact_created", "c2")
+	evs := []*Event{first, &repeat, clash, last}
+
+	hold, holding := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.write(ctx, "hold", func(*txn) error { close(holding); <-hold; return nil })
+	}()
+	<-holding
+	type answer struct {
+		res []IngestResult
+		err error
+	}
+	answers := make([]chan answer, len(evs))
+	for i, ev := range evs {
+		answers[i] = make(chan answer, 1)
+		go func() {
+			res, err := s.InsertEvents(ctx, []*Event{ev})
+			answers[i] <- answer{res, err}
+		}()
+		waitQueued(t, s, i+1)
+	}
+	close(hold)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	got := make([]answer, len(evs))
+	for i := range answers {
+		got[i] = <-answers[i]
+	}
+	if a := got[0]; a.err != nil || a.res[0].Existing || a.res[0].Deliveries != 1 {
+		t.Fatalf("first: %+v", a)
+	}
+	if a := got[1]; a.err != nil || !a.res[0].Existing || a.res[0].Deliveries != 1 {
+		t.Fatalf("repeat: %+v", a)
+	}
+	if a := got[2]; a.err == nil {
+		t.Fatalf("an id reused with other content was accepted: %+v", a)
+	}
+	if a := got[3]; a.err != nil || a.res[0].Existing || a.res[0].Deliveries != 1 || a.res[0].Event.Seq <= got[0].res[0].Event.Seq {
+		t.Fatalf("last: %+v", a)
+	}
+	stored, err := s.FindEventByID(ctx, old.ID)
+	if err != nil || stored.ContactID != "c0" {
+		t.Fatalf("the clashing event changed the stored one: %+v, %v", stored, err)
+	}
+}

@@ -167,10 +167,10 @@ type AttemptOutcome struct {
 // Attempts recorded at the same time share their statements: the writer
 // hands every attempt of a commit group to recordAttempts at once (one
 // INSERT, one UPDATE and a few webhook updates for the lot; see
-// groupAttempts), with the same effect as recording them one by one.
+// groupOps), with the same effect as recording them one by one.
 func (s *SQLite) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered bool, err error) {
 	r := &attemptReq{o: o}
-	op := &writeOp{name: "record attempt", attempt: r, err: make(chan error, 1)}
+	op := &writeOp{name: "record attempt", kind: mergeAttempt, attempt: r, err: make(chan error, 1)}
 	op.fn = func(tx *txn) error { return s.recordAttempts(tx, []*attemptReq{r}) }
 	err = s.enqueue(ctx, op)
 	return r.recovered, err
