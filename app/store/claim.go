@@ -139,8 +139,10 @@ func scanClaimedRaw(rows *sql.Rows) (*Claimed, error) {
 // (unix ms), or 0 if none is pending.
 func (s *SQLite) NextDue(ctx context.Context) (int64, error) {
 	var next sql.NullInt64
-	err := s.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries
-		WHERE `+sqlWaiting+` AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1)`).Scan(&next)
+	// Each enabled webhook's earliest, from its part of deliveries_claim.
+	err := s.read.QueryRowContext(ctx, `SELECT min((SELECT d.next_attempt_at FROM deliveries d
+		WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying') ORDER BY d.next_attempt_at LIMIT 1))
+		FROM webhooks w WHERE w.enabled = 1`).Scan(&next)
 	return next.Int64, err
 }
 
