@@ -20,10 +20,12 @@ lint:
 	gofmt -l . | tee /dev/stderr | (! read)
 	go vet ./...
 
-# Starts the real binary and a loopback receiver; prints rates, latency and
-# peak RSS, each against a raw loopback HTTP baseline from the same run.
+# Starts the real binary and loopback receivers; prints ingest and delivery
+# rates, latency at 2,000 events/s, fan-out, a backlog run and RSS, in both
+# sync modes, each against a raw loopback HTTP baseline from the same run.
+# HERALD_BENCH_BACKLOG sets the backlog's size (default 1,000,000).
 bench:
-	go test -run '^$$' -bench BenchmarkHerald -benchtime 1x -timeout 20m .
+	go test -run '^$$' -bench BenchmarkHerald -benchtime 1x -timeout 60m .
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one package and one
 # target at a time). Seeds live in <package>/testdata/fuzz/<target>; a
