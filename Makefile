@@ -25,16 +25,18 @@ tidy:
 	go mod tidy
 	cd plugins/sdk && go mod tidy
 
-# Starts the real binary and a loopback receiver; prints rates, latency and
-# peak RSS, each against a raw loopback HTTP baseline from the same run. On
-# SQLite, then on PostgreSQL with 1 and 2 nodes: HERALD_TEST_DATABASE_URL, or
-# a throwaway server (fsync on) when PostgreSQL is installed.
+# Starts the real binary and loopback receivers; prints ingest and delivery
+# rates, latency at 2,000 events/s, fan-out, a backlog run and RSS, in both
+# sync modes, each against a raw loopback HTTP baseline from the same run
+# (HERALD_BENCH_BACKLOG sets the backlog's size, default 1,000,000); then on
+# PostgreSQL with 1 and 2 nodes: HERALD_TEST_DATABASE_URL, or a throwaway
+# server (fsync on) when PostgreSQL is installed.
 bench:
 	@set -e; if [ -z "$$HERALD_TEST_DATABASE_URL" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		dir=$$(mktemp -d /tmp/herald-bench-pg.XXXXXX); trap ".ci/postgres stop $$dir" EXIT; \
 		HERALD_TEST_DATABASE_URL=$$(HERALD_PG_FSYNC=on .ci/postgres start $$dir); export HERALD_TEST_DATABASE_URL; \
 	fi; \
-	go test -run '^$$' -bench BenchmarkHerald -benchtime 1x -timeout 40m .
+	go test -run '^$$' -bench BenchmarkHerald -benchtime 1x -timeout 90m .
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one package and one
 # target at a time). Seeds live in <package>/testdata/fuzz/<target>; a

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -77,7 +79,7 @@ func (s *SQLite) ClaimDue(ctx context.Context, order []string, slots map[string]
 			}
 			var batch []*Claimed
 			for rows.Next() {
-				c, err := scanClaimed(rows)
+				c, err := scanClaimedRaw(rows)
 				if err != nil {
 					rows.Close()
 					return fmt.Errorf("claim: %w", err)
@@ -102,17 +104,34 @@ func (s *SQLite) ClaimDue(ctx context.Context, order []string, slots map[string]
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// Decoded here, not in the writer: its time is everyone's.
+	for _, c := range out {
+		c.Ev.SetData(string(c.Ev.Data))
+	}
+	return out, nil
 }
 
 func scanClaimed(rows *sql.Rows) (*Claimed, error) {
+	c, err := scanClaimedRaw(rows)
+	if err == nil {
+		c.Ev.SetData(string(c.Ev.Data))
+	}
+	return c, err
+}
+
+// scanClaimedRaw is scanClaimed with the event's data kept as JSON text,
+// not yet decoded.
+func scanClaimedRaw(rows *sql.Rows) (*Claimed, error) {
 	var d Delivery
 	var e Event
 	var data string
 	if err := rows.Scan(append(d.columns(), e.columns(&data)...)...); err != nil {
 		return nil, err
 	}
-	e.SetData(data)
+	e.Data = json.RawMessage(data)
 	return &Claimed{Delivery: &d, Ev: &e}, nil
 }
 
@@ -120,8 +139,10 @@ func scanClaimed(rows *sql.Rows) (*Claimed, error) {
 // (unix ms), or 0 if none is pending.
 func (s *SQLite) NextDue(ctx context.Context) (int64, error) {
 	var next sql.NullInt64
-	err := s.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM deliveries
-		WHERE `+sqlWaiting+` AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1)`).Scan(&next)
+	// Each enabled webhook's earliest, from its part of deliveries_claim.
+	err := s.read.QueryRowContext(ctx, `SELECT min((SELECT d.next_attempt_at FROM deliveries d
+		WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying') ORDER BY d.next_attempt_at LIMIT 1))
+		FROM webhooks w WHERE w.enabled = 1`).Scan(&next)
 	return next.Int64, err
 }
 
@@ -144,46 +165,109 @@ type AttemptOutcome struct {
 
 // RecordAttempt logs an attempt and moves the delivery on, in one transaction.
 // It reports whether the webhook had been failing before this success.
+//
+// Attempts recorded at the same time share their statements: the writer
+// hands every attempt of a commit group to recordAttempts at once (one
+// INSERT, one UPDATE and a few webhook updates for the lot; see
+// groupOps), with the same effect as recording them one by one.
 func (s *SQLite) RecordAttempt(ctx context.Context, o *AttemptOutcome) (recovered bool, err error) {
-	err = s.write(ctx, "record attempt", func(tx *txn) error {
-		recovered = false
-		now := s.NowMS()
-		var exists int
-		if err := tx.QueryRow("SELECT count(*) FROM deliveries WHERE id = ?", o.DeliveryID).Scan(&exists); err != nil || exists == 0 {
-			return err // deleted with its webhook meanwhile: nothing to record
+	r := &attemptReq{o: o}
+	op := &writeOp{name: "record attempt", kind: mergeAttempt, attempt: r, err: make(chan error, 1)}
+	op.fn = func(tx *txn) error { return s.recordAttempts(tx, []*attemptReq{r}) }
+	err = s.enqueue(ctx, op)
+	return r.recovered, err
+}
+
+// attemptReq is one attempt to record, and what recording it found.
+type attemptReq struct {
+	o         *AttemptOutcome
+	recovered bool
+}
+
+// attemptChunk bounds the rows of one multi-row statement (9 variables each
+// in the INSERT, under SQLite's limit of 32,766).
+const attemptChunk = 256
+
+// recordAttempts records rs as if each were recorded alone, in order:
+//   - Every attempt is logged and counted, numbered in the order recorded:
+//     also one whose lease ran out meanwhile, since it was sent all the
+//     same. So the log and attempt_count always agree.
+//   - Only the holder of the lease moves the delivery on: if the lease ran
+//     out and someone else took it, the attempt is just counted.
+//   - A delivery deleted meanwhile (with its webhook) records nothing.
+//   - Webhook health follows each outcome in turn; a run of outcomes of one
+//     kind for one webhook needs only the statements of its first (and the
+//     newest last_success_at), since the rest would change nothing.
+//
+// The rs are distinct deliveries: one delivery never has two attempts at
+// once, so never two records waiting together.
+func (s *SQLite) recordAttempts(tx *txn, rs []*attemptReq) error {
+	now := s.NowMS()
+	exists := make(map[string]bool, len(rs))
+	for i := 0; i < len(rs); i += attemptChunk {
+		chunk := rs[i:min(i+attemptChunk, len(rs))]
+		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", len(chunk)), ",")
+		args := make([]any, 0, 7*len(chunk))
+		for _, r := range chunk {
+			o := r.o
+			args = append(args, o.DeliveryID, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger)
 		}
-		// Every attempt is logged and counted, numbered in the order
-		// recorded: also one whose lease ran out meanwhile, since it was
-		// sent all the same. So the log and attempt_count always agree.
 		if _, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
-			SELECT id, attempt_count + 1, ?, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?`,
-			o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger, o.DeliveryID); err != nil {
+			SELECT d.id, d.attempt_count + 1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
+			FROM (VALUES `+rows+`) AS v JOIN deliveries d ON d.id = v.column1`, args...); err != nil {
 			return fmt.Errorf("record attempt: %w", err)
 		}
-		// Only the holder of the lease moves the delivery on: if the lease
-		// ran out and someone else took it, this attempt is just counted.
-		res, err := tx.Exec(`UPDATE deliveries SET status = ?, attempt_count = attempt_count + 1, next_attempt_at = ?, lease_until = 0, trigger = 'auto',
-			last_status_code = ?, last_error = ?, last_duration_ms = ?, updated_at = ?
-			WHERE id = ? AND status = 'in_flight' AND lease_until = ?`,
-			o.Status, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS, now, o.DeliveryID, o.Lease)
+		args = append(args[:0], now)
+		for _, r := range chunk {
+			o := r.o
+			args = append(args, o.DeliveryID, o.Lease, o.Status, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS)
+		}
+		const own = "deliveries.status = 'in_flight' AND deliveries.lease_until = v.column2"
+		res, err := tx.Query(`UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?1,
+			status = CASE WHEN `+own+` THEN v.column3 WHEN deliveries.status = 'pending' THEN 'retrying' ELSE deliveries.status END,
+			next_attempt_at = CASE WHEN `+own+` THEN v.column4 ELSE deliveries.next_attempt_at END,
+			lease_until = CASE WHEN `+own+` THEN 0 ELSE deliveries.lease_until END,
+			trigger = CASE WHEN `+own+` THEN 'auto' ELSE deliveries.trigger END,
+			last_status_code = CASE WHEN `+own+` THEN v.column5 ELSE deliveries.last_status_code END,
+			last_error = CASE WHEN `+own+` THEN v.column6 ELSE deliveries.last_error END,
+			last_duration_ms = CASE WHEN `+own+` THEN v.column7 ELSE deliveries.last_duration_ms END
+			FROM (VALUES `+rows+`) AS v
+			WHERE deliveries.id = v.column1 RETURNING deliveries.id`, args...)
 		if err != nil {
 			return fmt.Errorf("record attempt: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			if _, err := tx.Exec(`UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?,
-				status = CASE WHEN status = 'pending' THEN 'retrying' ELSE status END WHERE id = ?`, now, o.DeliveryID); err != nil {
+		for res.Next() {
+			var id string
+			if err := res.Scan(&id); err != nil {
+				res.Close()
 				return fmt.Errorf("record attempt: %w", err)
 			}
+			exists[id] = true
 		}
-		if o.Trigger == "test" {
+		if err := errors.Join(res.Err(), res.Close()); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+	}
+	last := map[string]*attemptReq{} // per webhook: the outcome before, in this call
+	for _, r := range rs {
+		r.recovered = false
+		o := r.o
+		if !exists[o.DeliveryID] || o.Trigger == "test" {
 			// Send Test Event says nothing of how real deliveries go: it
 			// neither clears a failure (which would skip auto-replay) nor
 			// starts the auto-disable clock.
-			return nil
+			continue
 		}
-		return s.updateWebhookHealth(tx, o, now, &recovered)
-	})
-	return recovered, err
+		prev := last[o.WebhookID]
+		last[o.WebhookID] = r
+		if prev != nil && !o.Gone && !prev.o.Gone && (prev.o.Status == StatusSucceeded) == (o.Status == StatusSucceeded) {
+			continue // same kind as the one before: no change
+		}
+		if err := s.updateWebhookHealth(tx, o, now, &r.recovered); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *SQLite) updateWebhookHealth(tx *txn, o *AttemptOutcome, now int64, recovered *bool) error {

@@ -19,59 +19,165 @@ type IngestResult struct {
 // InsertEvents stores events and their deliveries in one transaction (the
 // outbox): once it returns nil, every event has all its deliveries. All or
 // nothing: an error stores none of them.
+//
+// Single events stored at the same time share their statements: the writer
+// hands them to insertEvents together (see groupOps), with the same effect
+// as storing them one by one in queue order.
 func (s *SQLite) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error) {
-	var results []IngestResult
-	err := s.write(ctx, "ingest", func(tx *txn) error {
-		results = results[:0]
-		hooks, err := s.webhooksForMatch(tx)
-		if err != nil {
+	r := &ingestReq{evs: evs}
+	op := &writeOp{name: "ingest", err: make(chan error, 1)}
+	op.fn = func(tx *txn) error {
+		if err := s.insertEvents(tx, []*ingestReq{r}); err != nil {
 			return err
 		}
-		for i, ev := range evs {
-			res, err := s.insertEvent(tx, ev, hooks)
+		return r.err
+	}
+	if len(evs) == 1 {
+		op.kind, op.ingest = mergeIngest, r
+	}
+	err := s.enqueue(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	return r.results, nil
+}
+
+// ingestReq is one InsertEvents call: its events, and what storing them
+// gave.
+type ingestReq struct {
+	evs     []*Event
+	results []IngestResult
+	err     error // this request's own refusal (an id reused with other content)
+}
+
+// eventChunk bounds the rows of one multi-row INSERT (SQLite allows 32,766
+// variables; events take 8 each, deliveries 7).
+const eventChunk = 200
+
+// insertEvents stores the events of rs with multi-row statements. A request
+// with several events is all or nothing: it comes alone (only single-event
+// requests are grouped), and its refusal is returned so that its savepoint
+// undoes it. A single event's refusal stored nothing, so it is only set on
+// its request. Repeated ids are looked up after every new event and
+// delivery is in, so a repeat within the group sees the first one whole.
+func (s *SQLite) insertEvents(tx *txn, rs []*ingestReq) error {
+	hooks, err := s.webhooksForMatch(tx)
+	if err != nil {
+		return err
+	}
+	var all []*Event
+	for _, r := range rs {
+		r.results, r.err = r.results[:0], nil
+		all = append(all, r.evs...)
+	}
+	seqs := make(map[string]int64, len(all))
+	for i := 0; i < len(all); i += eventChunk {
+		chunk := all[i:min(i+eventChunk, len(all))]
+		args := make([]any, 0, 8*len(chunk))
+		for _, ev := range chunk {
+			args = append(args, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt)
+		}
+		// Rows go in in order, so seq follows the order events came in.
+		// Insert first and look only on conflict: new ids are the common case.
+		rows, err := tx.Query(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?),", len(chunk)), ",")+
+			` ON CONFLICT (id) DO NOTHING RETURNING id, seq`, args...)
+		if err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				rows.Close()
+				return fmt.Errorf("insert event: %w", err)
+			}
+			seqs[id] = seq
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+	}
+	// Which event object each new row is: the first with its id.
+	fresh := make(map[*Event]int, len(all)) // deliveries of each new event
+	var dargs, margs []any
+	nd, nm := 0, 0
+	flushDeliveries := func() error {
+		if nd == 0 {
+			return nil
+		}
+		_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, trigger, created_at, updated_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, 'pending', ?, 'auto', ?, ?),", nd), ","), dargs...)
+		dargs, nd = dargs[:0], 0
+		if err != nil {
+			return fmt.Errorf("insert delivery: %w", err)
+		}
+		return nil
+	}
+	for _, ev := range all {
+		seq, ok := seqs[ev.ID]
+		if !ok {
+			continue
+		}
+		delete(seqs, ev.ID) // a repeat of the id later in the group is not new
+		ev.Seq = seq
+		n := 0
+		for _, h := range hooks {
+			if !h.Matches(ev) {
+				continue
+			}
+			dargs = append(dargs, s.NewID("dlv_"), ev.ID, h.ID, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt)
+			n++
+			if nd++; nd == eventChunk {
+				if err := flushDeliveries(); err != nil {
+					return err
+				}
+			}
+		}
+		fresh[ev] = n
+		if m := messageOf(ev); m != nil {
+			margs = append(margs, m...)
+			nm++
+		}
+	}
+	if err := flushDeliveries(); err != nil {
+		return err
+	}
+	for i := 0; i < nm; i += eventChunk {
+		k := min(eventChunk, nm-i)
+		if _, err := tx.Exec(`INSERT INTO messages (contact_id, event_id, text, direction, channel, at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", k), ","), margs[6*i:6*(i+k)]...); err != nil {
+			return fmt.Errorf("remember message: %w", err)
+		}
+	}
+	for _, r := range rs {
+		for i, ev := range r.evs {
+			if n, ok := fresh[ev]; ok {
+				r.results = append(r.results, IngestResult{Event: ev, Deliveries: n})
+				continue
+			}
+			res, err := existingEvent(tx, ev)
 			if err != nil {
 				var e *Error
-				if errors.As(err, &e) && len(evs) > 1 {
+				if errors.As(err, &e) && len(r.evs) > 1 {
 					e.Message = fmt.Sprintf("events[%d]: %s", i, e.Message)
 					if e.Field == "id" {
 						e.Field = fmt.Sprintf("events[%d].id", i)
 					}
 				}
-				return err
+				if !errors.As(err, &e) {
+					return err // a database failure: the whole group fails
+				}
+				r.err, r.results = err, nil
+				if len(rs) == 1 {
+					return err // alone: its savepoint undoes it
+				}
+				break
 			}
-			results = append(results, res)
+			r.results = append(r.results, res)
 		}
-		return nil
-	})
-	return results, err
-}
-
-func (s *SQLite) insertEvent(tx *txn, ev *Event, hooks []*Webhook) (IngestResult, error) {
-	// Insert first and look only on conflict: new ids are the common case.
-	res, err := tx.Exec(`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt)
-	if err != nil {
-		return IngestResult{}, fmt.Errorf("insert event: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return existingEvent(tx, ev)
-	}
-	ev.Seq, _ = res.LastInsertId()
-	n := 0
-	for _, h := range hooks {
-		if !h.Matches(ev) {
-			continue
-		}
-		if err := insertDelivery(tx, s.NewID("dlv_"), ev.ID, h.ID, "auto", ev.CreatedAt); err != nil {
-			return IngestResult{}, err
-		}
-		n++
-	}
-	if err := rememberMessage(tx, ev); err != nil {
-		return IngestResult{}, err
-	}
-	return IngestResult{Event: ev, Deliveries: n}, nil
+	return nil
 }
 
 // existingEvent answers a repeated id: the stored event if the content is
@@ -102,8 +208,9 @@ func insertDelivery(tx *txn, id, eventID, webhookID, trigger string, now int64) 
 	return nil
 }
 
-// rememberMessage keeps the conversation memory used by summaries and Slack.
-func rememberMessage(tx *txn, ev *Event) error {
+// messageOf is the conversation memory row (used by summaries and Slack)
+// that ev adds, as INSERT arguments, or nil.
+func messageOf(ev *Event) []any {
 	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
 		return nil
 	}
@@ -115,12 +222,7 @@ func rememberMessage(tx *txn, ev *Event) error {
 	if dir == "" {
 		dir = "inbound"
 	}
-	_, err := tx.Exec(`INSERT INTO messages (contact_id, event_id, text, direction, channel, at) VALUES (?, ?, ?, ?, ?, ?)`,
-		ev.ContactID, ev.ID, text, dir, LookupString(ev.Fields, "message.channel"), ev.Timestamp)
-	if err != nil {
-		return fmt.Errorf("remember message: %w", err)
-	}
-	return nil
+	return []any{ev.ContactID, ev.ID, text, dir, LookupString(ev.Fields, "message.channel"), ev.Timestamp}
 }
 
 const eventColumns = "seq, id, event, timestamp, data, contact_id, content_hash, source, created_at"

@@ -143,3 +143,33 @@ func TestMigrationStep2KeepsData(t *testing.T) {
 		t.Fatalf("claimed %d (%v); want the pending and the retrying one", len(claimed), err)
 	}
 }
+
+// Step 3 drops deliveries_due: NextDue reads each enabled webhook's part of
+// deliveries_claim instead, and still skips disabled webhooks.
+func TestMigrationStep3NextDueWithoutDueIndex(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, Options{})
+	var n int
+	if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'deliveries_due'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("deliveries_due: %d, %v", n, err)
+	}
+	if next, err := s.NextDue(ctx); err != nil || next != 0 {
+		t.Fatalf("empty: %d, %v", next, err)
+	}
+	on, off := newWebhook(t, s, "*"), newWebhook(t, s, "*")
+	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}); err != nil {
+		t.Fatal(err)
+	}
+	off.Enabled = false
+	saveWebhook(t, s, off)
+	claimOne(t, s, on)
+	if next, err := s.NextDue(ctx); err != nil || next != 0 {
+		t.Fatalf("only a disabled webhook's delivery waits: %d, %v", next, err)
+	}
+	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c2")}); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := s.NextDue(ctx); err != nil || next == 0 {
+		t.Fatalf("one waits: %d, %v", next, err)
+	}
+}

@@ -91,7 +91,7 @@ func (s *Postgres) insertEventsFast(ctx context.Context, evs []*Event, hooks []*
 			}
 		}
 		planned[i] = len(ids)
-		text, dir, channel := messageOf(ev)
+		text, dir, channel := pgMessageOf(ev)
 		b.Queue(pgIngestEvent, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt,
 			ids, to, text, dir, channel)
 	}
@@ -136,8 +136,9 @@ func (s *Postgres) insertEventsFast(ctx context.Context, evs []*Event, hooks []*
 	return results, nil
 }
 
-// messageOf is what rememberMessage keeps of ev: text "" when nothing.
-func messageOf(ev *Event) (text, dir, channel string) {
+// pgMessageOf is what the conversation memory keeps of ev, as this
+// engine's ingest statement takes it: text "" when nothing.
+func pgMessageOf(ev *Event) (text, dir, channel string) {
 	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
 		return "", "", ""
 	}

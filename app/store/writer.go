@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -32,7 +33,28 @@ type writeOp struct {
 	name string // for logs and fault injection
 	fn   func(tx *txn) error
 	err  chan error
+	// kind: ops of one kind (but mergeNone) in one batch may run as one
+	// op with shared statements (groupOps); attempt or ingest is their
+	// request.
+	kind    mergeKind
+	attempt *attemptReq
+	ingest  *ingestReq
+	// members: this op runs the requests of these ops, and answers them.
+	// If it fails, each member runs again alone (fellBack) and gets its
+	// own outcome (own).
+	members  []*writeOp
+	fellBack bool
+	own      error
+	faulted  error // the fault hook failed this member of a group
 }
+
+type mergeKind int
+
+const (
+	mergeNone mergeKind = iota
+	mergeAttempt
+	mergeIngest
+)
 
 // write runs fn in a transaction shared with other concurrent writes (group
 // commit: one fsync for many requests) and returns once it is committed (nil)
@@ -47,7 +69,11 @@ type writeOp struct {
 //   - A change to the webhooks table, by any statement, refreshes the
 //     matching cache and the webhook version after the commit.
 func (s *SQLite) write(ctx context.Context, name string, fn func(tx *txn) error) error {
-	op := &writeOp{name: name, fn: fn, err: make(chan error, 1)}
+	return s.enqueue(ctx, &writeOp{name: name, fn: fn, err: make(chan error, 1)})
+}
+
+// enqueue hands op to the writer and waits for its outcome.
+func (s *SQLite) enqueue(ctx context.Context, op *writeOp) error {
 	if err := s.health.refuse(); err != nil {
 		return err
 	}
@@ -76,6 +102,13 @@ func (s *SQLite) writer() {
 	defer close(s.done)
 	for op := range s.queue {
 		batch := []*writeOp{op}
+		if len(s.queue) == 0 {
+			// Let the goroutines that are about to write (the other
+			// attempts of one claim, the other requests of one burst) queue
+			// first, so they share this commit. It costs no wait when no
+			// one else is ready to run.
+			runtime.Gosched()
+		}
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -88,8 +121,68 @@ func (s *SQLite) writer() {
 				break fill
 			}
 		}
-		s.commit(batch)
+		s.commit(s.groupOps(batch))
 		s.maybeRestartWAL()
+	}
+}
+
+// groupOps replaces the ops of one kind in a batch, when there are several,
+// by one op that runs them all with shared statements. Ops in one batch were
+// all waiting at once, so any order among them is one they could have had.
+func (s *SQLite) groupOps(batch []*writeOp) []*writeOp {
+	var attempts, ingests []*writeOp
+	for _, op := range batch {
+		switch op.kind {
+		case mergeAttempt:
+			attempts = append(attempts, op)
+		case mergeIngest:
+			ingests = append(ingests, op)
+		}
+	}
+	if len(attempts) < 2 && len(ingests) < 2 {
+		return batch
+	}
+	out := make([]*writeOp, 0, len(batch))
+	for _, op := range batch {
+		if op.kind == mergeNone || op.kind == mergeAttempt && len(attempts) < 2 || op.kind == mergeIngest && len(ingests) < 2 {
+			out = append(out, op)
+		}
+	}
+	if len(attempts) >= 2 {
+		reqs := make([]*attemptReq, len(attempts))
+		for i, op := range attempts {
+			reqs[i] = op.attempt
+		}
+		out = append(out, &writeOp{name: "record attempt", members: attempts, fn: func(tx *txn) error { return s.recordAttempts(tx, reqs) }})
+	}
+	if len(ingests) >= 2 {
+		reqs := make([]*ingestReq, len(ingests))
+		for i, op := range ingests {
+			reqs[i] = op.ingest
+		}
+		out = append(out, &writeOp{name: "ingest", members: ingests, fn: func(tx *txn) error { return s.insertEvents(tx, reqs) }})
+	}
+	return out
+}
+
+// answer gives op (or each op it stands for) its outcome: err, or when
+// that is nil a member's own refusal.
+func (op *writeOp) answer(err error) {
+	if op.members == nil {
+		op.err <- err
+		return
+	}
+	for _, m := range op.members {
+		switch {
+		case err != nil:
+			m.err <- err
+		case op.fellBack:
+			m.err <- m.own
+		case m.ingest != nil:
+			m.err <- m.ingest.err
+		default:
+			m.err <- nil
+		}
 	}
 }
 
@@ -115,7 +208,7 @@ func (s *SQLite) commit(batch []*writeOp) {
 		if e == nil {
 			e = errs[i]
 		}
-		op.err <- e
+		op.answer(e)
 	}
 }
 
@@ -129,7 +222,9 @@ func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 	if _, err := tx.Exec("BEGIN IMMEDIATE"); err != nil {
 		return nil, s.fail("begin", err)
 	}
-	shared := len(batch) > 1
+	// A group of ops (members) always gets a savepoint: if it fails, its
+	// members run again one by one, each in its own.
+	shared := len(batch) > 1 || batch[0].members != nil
 	errs = make([]error, len(batch))
 	for i, op := range batch {
 		if shared {
@@ -137,6 +232,7 @@ func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 				return nil, s.abort(tx, op.name, err)
 			}
 		}
+		op.fellBack = false
 		err := s.runOp(tx, op)
 		if s.autocommit() {
 			// SQLite rolled the whole transaction back by itself (disk full,
@@ -155,6 +251,12 @@ func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 			if _, rerr := tx.Exec("ROLLBACK TO op"); rerr != nil {
 				return nil, s.abort(tx, op.name, rerr)
 			}
+			if op.members != nil {
+				if ferr := s.runMembers(tx, op); ferr != nil {
+					return nil, ferr
+				}
+				err = nil
+			}
 		}
 		if shared {
 			if _, rerr := tx.Exec("RELEASE op"); rerr != nil {
@@ -169,14 +271,63 @@ func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 	return errs, nil
 }
 
+// runMembers runs each member of a failed group alone, in its own savepoint,
+// so that each gets the true answer about itself. An error means the whole
+// transaction is lost.
+func (s *SQLite) runMembers(tx *txn, g *writeOp) error {
+	g.fellBack = true
+	for _, m := range g.members {
+		if m.faulted != nil {
+			m.own = s.opError(m.name, m.faulted) // failed by the fault hook already
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT member"); err != nil {
+			return s.abort(tx, m.name, err)
+		}
+		err := s.runOp(tx, m)
+		if s.autocommit() {
+			if err == nil {
+				err = errors.New("the transaction was rolled back")
+			}
+			return s.fail(m.name, err)
+		}
+		if err != nil {
+			if _, rerr := tx.Exec("ROLLBACK TO member"); rerr != nil {
+				return s.abort(tx, m.name, rerr)
+			}
+		}
+		if _, rerr := tx.Exec("RELEASE member"); rerr != nil {
+			return s.abort(tx, m.name, rerr)
+		}
+		m.own = s.opError(m.name, err)
+	}
+	return nil
+}
+
+// runOp runs op's fn, then the fault hook if one is set: once per op, so
+// once for each member of a group, whose faults then fail that member alone
+// (runMembers).
 func (s *SQLite) runOp(tx *txn, op *writeOp) error {
+	for _, m := range op.members {
+		m.faulted = nil
+	}
 	if err := op.fn(tx); err != nil {
 		return err
 	}
-	if f := s.fault.Load(); f != nil {
+	f := s.fault.Load()
+	if f == nil {
+		return nil
+	}
+	if op.members == nil {
 		return (*f)(op.name)
 	}
-	return nil
+	var failed error
+	for _, m := range op.members {
+		if err := (*f)(m.name); err != nil {
+			m.faulted, failed = err, err
+		}
+	}
+	return failed
 }
 
 // abort rolls back what is left of the transaction and says why it failed.

@@ -1,0 +1,130 @@
+package app
+
+// In-process benchmarks of the two hot paths, for CPU profiles:
+//
+//	go test -run '^$' -bench 'BenchmarkPath' -benchtime 20000x -cpuprofile cpu.out ./app/
+//	go tool pprof -top -focus 'handleEvent' app.test cpu.out
+//
+// BenchmarkPathIngest posts single events on 32 connections (one webhook
+// matches each); BenchmarkPathDeliver posts b.N events in batches and times
+// until the receiver has them all (claim, attempt, record).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func benchApp(b *testing.B) (url string, got *atomic.Int64) {
+	b.Helper()
+	got = &atomic.Int64{}
+	rcv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		got.Add(1)
+	})}
+	rl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = rcv.Serve(rl) }()
+	b.Cleanup(func() { _ = rcv.Close() })
+
+	cfg := testConfig(b.TempDir())
+	a, err := New(cfg, Options{Schema: testSchema(b), Version: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = a.Serve(ln) }()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	})
+	url = "http://" + ln.Addr().String()
+	benchPost(b, http.DefaultClient, url+"/api/v1/webhooks", []byte(`{"url":"http://`+rl.Addr().String()+`","events":["*"]}`))
+	return url, got
+}
+
+func benchPost(b *testing.B, c *http.Client, url string, body []byte) {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b.Errorf("POST %s: %d", url, resp.StatusCode)
+	}
+}
+
+func benchEventJSON(id string, i int) string {
+	return fmt.Sprintf(`{"id":%q,"event":"new_message","data":{"contact":{"id":"ct_%d","name":"Ada Lovelace","phone":"+15551234567","channel":"whatsapp"},"message":{"text":"Hi, I would like to book an appointment for next Tuesday afternoon if that works, thanks!","channel":"whatsapp"}}}`, id, i%1000)
+}
+
+func BenchmarkPathIngest(b *testing.B) {
+	url, _ := benchApp(b)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var next atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				benchPost(b, c, url+"/api/v1/events", []byte(benchEventJSON(fmt.Sprintf("ing-%d", i), i)))
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkPathDeliver(b *testing.B) {
+	url, got := benchApp(b)
+	var batches [][]byte
+	for k := 0; k < b.N; k += 500 {
+		var buf bytes.Buffer
+		buf.WriteString(`{"events":[`)
+		for i := k; i < min(k+500, b.N); i++ {
+			if i > k {
+				buf.WriteByte(',')
+			}
+			buf.WriteString(benchEventJSON(fmt.Sprintf("dlv-%d", i), i))
+		}
+		buf.WriteString(`]}`)
+		batches = append(batches, buf.Bytes())
+	}
+	b.ResetTimer()
+	for _, body := range batches {
+		benchPost(b, http.DefaultClient, url+"/api/v1/events/batch", body)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for got.Load() < int64(b.N) {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d delivered", got.Load(), b.N)
+		}
+		time.Sleep(2 * time.Millisecond) // poll the receiver while deliveries drain
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
