@@ -150,11 +150,7 @@ func (s *Postgres) CreateToken(ctx context.Context, t *Token, value string) erro
 // FindTokens lists tokens (never their values), with uses not yet written.
 func (s *Postgres) FindTokens(ctx context.Context) ([]*Token, error) {
 	out, err := s.loadTokens(ctx)
-	s.tokenUse.mu.Lock()
-	defer s.tokenUse.mu.Unlock()
-	for _, t := range out {
-		t.LastUsedAt = max(t.LastUsedAt, s.tokenUse.used[t.ID])
-	}
+	s.tokenUse.overlay(out)
 	return out, err
 }
 
@@ -203,37 +199,12 @@ func (s *Postgres) Authenticate(ctx context.Context, value string) (*Token, erro
 	if value == "" {
 		return nil, nil
 	}
-	hash := HashToken(value)
-	s.tokenUse.mu.Lock()
-	defer s.tokenUse.mu.Unlock()
-	if v := s.tokensVersion.Load(); s.tokenUse.byHash == nil || s.tokenUse.version != v {
-		all, err := s.loadTokens(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.tokenUse.byHash = make(map[string]*Token, len(all))
-		for _, t := range all {
-			s.tokenUse.byHash[t.hash] = t
-		}
-		s.tokenUse.version = v
-	}
-	t := s.tokenUse.byHash[hash]
-	if t == nil {
-		return nil, nil
-	}
-	if s.tokenUse.used == nil {
-		s.tokenUse.used = map[string]int64{}
-	}
-	s.tokenUse.used[t.ID] = s.NowMS()
-	return t, nil
+	return s.tokenUse.authenticate(HashToken(value), s.tokensVersion.Load(), s.NowMS(), func() ([]*Token, error) { return s.loadTokens(ctx) })
 }
 
 // flushTokenUse writes the remembered uses to last_used_at.
 func (s *Postgres) flushTokenUse(ctx context.Context) error {
-	s.tokenUse.mu.Lock()
-	used := s.tokenUse.used
-	s.tokenUse.used = nil
-	s.tokenUse.mu.Unlock()
+	used := s.tokenUse.take()
 	if len(used) == 0 {
 		return nil
 	}

@@ -38,11 +38,7 @@ func (s *SQLite) CreateToken(ctx context.Context, t *Token, value string) error 
 // FindTokens lists tokens (never their values), with uses not yet written.
 func (s *SQLite) FindTokens(ctx context.Context) ([]*Token, error) {
 	out, err := s.loadTokens(ctx)
-	s.tokenUse.mu.Lock()
-	defer s.tokenUse.mu.Unlock()
-	for _, t := range out {
-		t.LastUsedAt = max(t.LastUsedAt, s.tokenUse.used[t.ID])
-	}
+	s.tokenUse.overlay(out)
 	return out, err
 }
 
@@ -103,6 +99,51 @@ const tokenFlushEvery = time.Minute
 // random, so no slow hash is needed).
 func HashToken(value string) string { return sha256Hex(value) }
 
+// authenticate finds the token with hash, reloading the cache with load
+// when version has moved since it was filled, and notes its use at now.
+func (u *tokenUse) authenticate(hash string, version uint64, now int64, load func() ([]*Token, error)) (*Token, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.byHash == nil || u.version != version {
+		all, err := load()
+		if err != nil {
+			return nil, err
+		}
+		u.byHash = make(map[string]*Token, len(all))
+		for _, t := range all {
+			u.byHash[t.hash] = t
+		}
+		u.version = version
+	}
+	t := u.byHash[hash]
+	if t == nil {
+		return nil, nil
+	}
+	if u.used == nil {
+		u.used = map[string]int64{}
+	}
+	u.used[t.ID] = now
+	return t, nil
+}
+
+// overlay shows uses not yet written in ts' LastUsedAt.
+func (u *tokenUse) overlay(ts []*Token) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, t := range ts {
+		t.LastUsedAt = max(t.LastUsedAt, u.used[t.ID])
+	}
+}
+
+// take hands over the uses not yet written.
+func (u *tokenUse) take() map[string]int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	used := u.used
+	u.used = nil
+	return used
+}
+
 // Authenticate returns the token whose value this is, or nil, and notes the
 // use for last_used_at. The lookup is a map access by SHA-256 hash: the
 // hash, not the secret, is what is compared, so timing tells nothing useful.
@@ -110,37 +151,12 @@ func (s *SQLite) Authenticate(ctx context.Context, value string) (*Token, error)
 	if value == "" {
 		return nil, nil
 	}
-	hash := HashToken(value)
-	s.tokenUse.mu.Lock()
-	defer s.tokenUse.mu.Unlock()
-	if v := s.tokensVersion.Load(); s.tokenUse.byHash == nil || s.tokenUse.version != v {
-		all, err := s.loadTokens(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.tokenUse.byHash = make(map[string]*Token, len(all))
-		for _, t := range all {
-			s.tokenUse.byHash[t.hash] = t
-		}
-		s.tokenUse.version = v
-	}
-	t := s.tokenUse.byHash[hash]
-	if t == nil {
-		return nil, nil
-	}
-	if s.tokenUse.used == nil {
-		s.tokenUse.used = map[string]int64{}
-	}
-	s.tokenUse.used[t.ID] = s.NowMS()
-	return t, nil
+	return s.tokenUse.authenticate(HashToken(value), s.tokensVersion.Load(), s.NowMS(), func() ([]*Token, error) { return s.loadTokens(ctx) })
 }
 
 // flushTokenUse writes the remembered uses to last_used_at.
 func (s *SQLite) flushTokenUse(ctx context.Context) error {
-	s.tokenUse.mu.Lock()
-	used := s.tokenUse.used
-	s.tokenUse.used = nil
-	s.tokenUse.mu.Unlock()
+	used := s.tokenUse.take()
 	if len(used) == 0 {
 		return nil
 	}
