@@ -261,8 +261,13 @@ func BenchmarkHerald(b *testing.B) {
 	t.note("sync: normal (the default) keeps every acknowledged event through a killed process (kill -9, crash); full also through power loss or a kernel crash, since each commit waits for fsync")
 	b.ReportMetric(0, "ns/op") // one long workload: time per op means nothing here
 
-	// Printed, not b.Log: the testing package cuts benchmark logs at 10 lines.
 	fmt.Printf("\nBenchmarkHerald (%d cores shared with whatever else runs)\n", runtime.NumCPU())
+	t.print()
+}
+
+// print writes the table. Printed, not b.Log: the testing package cuts
+// benchmark logs at 10 lines.
+func (t *benchTable) print() {
 	fmt.Printf("%-56s %22s %11s  %s\n", "measure", "value", "x baseline", "target")
 	for _, r := range t.rows {
 		fmt.Printf("%-56s %22s %11s  %s\n", r[0], r[1], r[2], r[3])
@@ -304,20 +309,38 @@ func startBenchHerald(b *testing.B, bin, sync string, extra ...string) (*heraldP
 // benchMode runs every measure against a fresh Herald in one sync mode.
 func benchMode(b *testing.B, t *benchTable, bin, sync string, baseline float64) {
 	p, _ := startBenchHerald(b, bin, sync)
-	pid := p.cmd.Process.Pid
+	deliveries := benchWorkload(b, t, []*heraldProc{p}, "HERALD_SYNC="+sync, sync, baseline)
+	p.kill()
+
+	benchFanout(b, t, bin, sync, baseline)
+	benchBacklogRun(b, t, bin, sync, baseline, deliveries)
+}
+
+// benchWorkload runs ingest, the burst and steady latency against nodes
+// (one, or several sharing a database: requests go to them in turn), adds
+// its rows under tag, and returns the burst's delivery rate. metric prefixes
+// the reported metrics.
+func benchWorkload(b *testing.B, t *benchTable, nodes []*heraldProc, tag, metric string, baseline float64) float64 {
 	rc := newBenchReceiver(b, http.StatusOK, true)
-	createHook(b, p.URL, benchToken, rc.URL)
+	createHook(b, nodes[0].URL, benchToken, rc.URL)
 	client := benchClient()
-	eventsURL := p.URL + "/api/v1/events"
-	cpuSince := func(c0 time.Duration, wall time.Duration) string {
-		c1, _ := procStat(pid)
-		return fmt.Sprintf("herald used %.2f cores", float64(c1-c0)/float64(wall))
+	eventsURL := func(i int) string { return nodes[i%len(nodes)].URL + "/api/v1/events" }
+	cpuTotal := func() (cpu time.Duration) {
+		for _, n := range nodes {
+			c, _ := procStat(n.cmd.Process.Pid)
+			cpu += c
+		}
+		return cpu
 	}
-	tag := "HERALD_SYNC=" + sync
+	cpuSince := func(c0 time.Duration, wall time.Duration) string {
+		return fmt.Sprintf("herald used %.2f cores", float64(cpuTotal()-c0)/float64(wall))
+	}
 	t.row(tag, "", "", "")
 
 	// Warm up Herald (connections, page cache, prepared statements).
-	hammer(b, 1000, benchClients, func(i int) error { return post(client, eventsURL, benchToken, benchBody("warm-"+strconv.Itoa(i), i)) })
+	hammer(b, 1000, benchClients, func(i int) error {
+		return post(client, eventsURL(i), benchToken, benchBody("warm-"+strconv.Itoa(i), i))
+	})
 	sent := int64(1000)
 	rc.waitDistinct(b, sent)
 
@@ -326,8 +349,8 @@ func benchMode(b *testing.B, t *benchTable, bin, sync string, baseline float64) 
 	for i := range bodies {
 		bodies[i] = benchBody(fmt.Sprintf("ing-%06d", i), i)
 	}
-	cpu0, _ := procStat(pid)
-	took := hammer(b, benchIngestN, benchClients, func(i int) error { return post(client, eventsURL, benchToken, bodies[i]) })
+	cpu0 := cpuTotal()
+	took := hammer(b, benchIngestN, benchClients, func(i int) error { return post(client, eventsURL(i), benchToken, bodies[i]) })
 	ingest := float64(benchIngestN) / took.Seconds()
 	cpuNote := cpuSince(cpu0, took)
 	t.rate("  ingest, POST /events, 64 clients", ingest, "events/s", baseline, targetIngest)
@@ -335,13 +358,13 @@ func benchMode(b *testing.B, t *benchTable, bin, sync string, baseline float64) 
 	drainStart := time.Now()
 	rc.waitDistinct(b, sent)
 	t.note("%s ingest: %d events in %s, %s; deliveries finished %s after the last ack", tag, benchIngestN, took.Round(time.Millisecond), cpuNote, time.Since(drainStart).Round(time.Millisecond))
-	b.ReportMetric(ingest/baseline, sync+"-ingest-x-baseline")
+	b.ReportMetric(ingest/baseline, metric+"-ingest-x-baseline")
 
 	// Burst: batches in, then time until the last one arrives.
 	batches, burstIDs := benchBatches("burst", benchBurstN)
-	cpu0, _ = procStat(pid)
+	cpu0 = cpuTotal()
 	start := time.Now()
-	ingestTook := hammer(b, len(batches), 4, func(k int) error { return post(client, eventsURL+"/batch", benchToken, batches[k]) })
+	ingestTook := hammer(b, len(batches), 4, func(k int) error { return post(client, eventsURL(k)+"/batch", benchToken, batches[k]) })
 	sent += benchBurstN
 	rc.waitDistinct(b, sent)
 	var last time.Time
@@ -358,8 +381,8 @@ func benchMode(b *testing.B, t *benchTable, bin, sync string, baseline float64) 
 	t.rate("  deliveries end to end, 20k burst", deliveries, "deliveries/s", baseline, targetDeliveries)
 	t.note("%s burst: %d events in %d batches ingested in %s; last arrival after %s; %s",
 		tag, benchBurstN, len(batches), ingestTook.Round(time.Millisecond), burstWall.Round(time.Millisecond), cpuNote)
-	b.ReportMetric(batchRate/baseline, sync+"-batch-x-baseline")
-	b.ReportMetric(deliveries/baseline, sync+"-deliveries-x-baseline")
+	b.ReportMetric(batchRate/baseline, metric+"-batch-x-baseline")
+	b.ReportMetric(deliveries/baseline, metric+"-deliveries-x-baseline")
 
 	// Latency at a steady rate: send times paced, matched by id.
 	n := int(benchSteadyRate * benchSteadyFor.Seconds())
@@ -374,14 +397,14 @@ func benchMode(b *testing.B, t *benchTable, bin, sync string, baseline float64) 
 			for i := range jobs {
 				body := benchBody(fmt.Sprintf("lat-%06d", i), i)
 				sentAt[i] = time.Now()
-				if err := post(client, eventsURL, benchToken, body); err != nil {
+				if err := post(client, eventsURL(i), benchToken, body); err != nil {
 					sendErrs.Add(1)
 				}
 				ackIn[i] = time.Since(sentAt[i])
 			}
 		})
 	}
-	cpu0, _ = procStat(pid)
+	cpu0 = cpuTotal()
 	start = time.Now()
 	for i := range n {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * interval))) // pacing, not waiting for work
@@ -408,20 +431,23 @@ func benchMode(b *testing.B, t *benchTable, bin, sync string, baseline float64) 
 		fmt.Sprintf("%s (<= %.0f ms)", passMiss(ms(p99) <= targetP99), targetP99))
 	t.note("%s steady: %d events over %s; ack p50 %.1f ms, p99 %.1f ms; receive max %.1f ms; %s",
 		tag, n, time.Since(start).Round(time.Millisecond), ms(percentile(ackIn, 0.5)), ms(percentile(ackIn, 0.99)), ms(lat[n-1]), cpuNote)
-	b.ReportMetric(ms(p99), sync+"-p99-ms")
+	b.ReportMetric(ms(p99), metric+"-p99-ms")
 
-	_, hwm := procStat(pid)
-	t.row("  peak RSS of herald so far (VmHWM)", fmt.Sprintf("%.1f MiB", float64(hwm)/1024), "", "")
+	var hwm int64
+	for _, n := range nodes {
+		_, h := procStat(n.cmd.Process.Pid)
+		hwm = max(hwm, h)
+	}
+	t.row("  peak RSS of herald so far (VmHWM, largest node)", fmt.Sprintf("%.1f MiB", float64(hwm)/1024), "", "")
 	if dup := rc.total.Load() - rc.distinct.Load(); dup > 0 {
 		t.note("%s: %d duplicate deliveries", tag, dup)
 	}
-	if n := failedAttempts(p.URL); n != 0 {
-		t.note("%s: %d delivery attempts did not succeed (see /metrics herald_delivery_attempts_total)", tag, n)
+	for _, n := range nodes {
+		if failed := failedAttempts(n.URL); failed != 0 {
+			t.note("%s: %d delivery attempts did not succeed (see /metrics herald_delivery_attempts_total)", tag, failed)
+		}
 	}
-	p.kill()
-
-	benchFanout(b, t, bin, sync, baseline)
-	benchBacklogRun(b, t, bin, sync, baseline, deliveries)
+	return deliveries
 }
 
 // benchBatches makes n events in batches of benchBatchSize.
