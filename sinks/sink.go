@@ -87,7 +87,8 @@ type Error struct {
 	Gone       bool          // the target is gone for good: fail and disable the webhook
 	RetryAfter time.Duration // the receiver asked us to wait this long (0: use the schedule)
 	// Unavailable means the sink itself is not ready (a plugin is not
-	// installed): the delivery waits RetryAfter without using up a retry.
+	// installed, a rate limit's line is long): no attempt was made, so
+	// none is logged or charged; the delivery waits RetryAfter.
 	Unavailable bool
 }
 
@@ -103,8 +104,8 @@ func Gone(err error) error { return &Error{Err: err, Permanent: true, Gone: true
 // RetryAfter marks err as retryable no sooner than d.
 func RetryAfter(err error, d time.Duration) error { return &Error{Err: err, RetryAfter: d} }
 
-// Unavailable marks err as the sink not being ready; the delivery is tried
-// again after wait and the attempt does not count against its retries.
+// Unavailable marks err as the sink not being ready: the delivery goes back
+// to the queue until wait has passed, with no attempt logged or charged.
 func Unavailable(err error, wait time.Duration) error {
 	return &Error{Err: err, RetryAfter: wait, Unavailable: true}
 }
