@@ -50,7 +50,7 @@ func (a *App) handleEventCreate(c *fiber.Ctx) error {
 	if verr != nil {
 		return verr
 	}
-	results, err := a.store.InsertEvents(c.UserContext(), []*Event{ev})
+	results, err := a.ingest(c, []*Event{ev})
 	if err != nil {
 		return err
 	}
@@ -58,24 +58,33 @@ func (a *App) handleEventCreate(c *fiber.Ctx) error {
 	status := fiber.StatusAccepted
 	if r.Existing {
 		status = fiber.StatusOK
-	} else {
-		a.afterIngest(results)
 	}
 	return c.Status(status).JSON(ingestAnswer{ID: r.Event.ID, Event: r.Event.Event, Timestamp: store.FormatTime(r.Event.Timestamp), Deliveries: r.Deliveries})
 }
 
-func (a *App) afterIngest(results []store.IngestResult) {
-	woke := false
+// ingest stores evs, starts the deliveries it could take in flight at once
+// (see reserve) and wakes the dispatcher for the rest.
+func (a *App) ingest(c *fiber.Ctx, evs []*Event) ([]store.IngestResult, error) {
+	ho := a.disp.reserve(evs)
+	results, err := a.store.InsertEvents(c.UserContext(), evs, ho)
+	a.disp.handed(ho)
+	if err != nil {
+		return nil, err
+	}
+	left := 0 // deliveries left pending
 	for _, r := range results {
-		if r.Existing {
-			continue
-		}
-		a.metrics.ingested.WithLabelValues(r.Event.Event).Inc()
-		if r.Deliveries > 0 && !woke {
-			a.disp.Wake()
-			woke = true
+		if !r.Existing {
+			a.metrics.ingested.WithLabelValues(r.Event.Event).Inc()
+			left += r.Deliveries
 		}
 	}
+	if ho != nil {
+		left -= len(ho.Claimed)
+	}
+	if left > 0 {
+		a.disp.Wake()
+	}
+	return results, nil
 }
 
 func (a *App) handleEventBatch(c *fiber.Ctx) error {
@@ -100,11 +109,10 @@ func (a *App) handleEventBatch(c *fiber.Ctx) error {
 		}
 		evs[i] = ev
 	}
-	results, err := a.store.InsertEvents(c.UserContext(), evs)
+	results, err := a.ingest(c, evs)
 	if err != nil {
 		return err
 	}
-	a.afterIngest(results)
 	type item struct {
 		ID         string `json:"id"`
 		Deliveries int    `json:"deliveries"`

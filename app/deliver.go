@@ -38,12 +38,14 @@ type Dispatcher struct {
 
 	global chan struct{} // one token per attempt running, all webhooks
 
-	mu      sync.Mutex
-	pending map[string]int           // per webhook: claimed and not yet answered
-	sems    map[string]chan struct{} // per webhook: one token per attempt running
-	queues  map[string][]queued      // per webhook: claimed, waiting for a turn, in claim order
-	total   int
-	rotate  int // where the next claim round starts, for fairness
+	mu       sync.Mutex
+	pending  map[string]int           // per webhook: claimed and not yet answered
+	sems     map[string]chan struct{} // per webhook: one token per attempt running
+	queues   map[string][]queued      // per webhook: claimed, waiting for a turn, in claim order
+	total    int
+	rotate   int  // where the next claim round starts, for fairness
+	running  bool // Run is claiming: ingest may hand deliveries over (reserve)
+	handoffs int  // deliveries ingest handed over, in all
 
 	sending map[string]chan struct{} // per delivery with an attempt running here: closed when it ends
 
@@ -95,6 +97,9 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 	hardCtx, hardCancel := context.WithCancel(context.Background())
 	d.runCtx, d.hardStop = ctx, hardCtx
 	defer hardCancel()
+	d.mu.Lock()
+	d.running = true
+	d.mu.Unlock()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	probe := time.NewTicker(d.probe)
@@ -104,6 +109,7 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 		timer.Reset(d.step(ctx))
 		select {
 		case <-ctx.Done():
+			d.stopTaking()
 			d.drain(grace, hardCancel)
 			return
 		case <-d.wake:
@@ -215,18 +221,10 @@ func (d *Dispatcher) refreshHooks(ctx context.Context) error {
 // turn takes the head of its webhook's queue, not a delivery of its own.
 func (d *Dispatcher) start(c *store.Claimed) {
 	d.mu.Lock()
-	h := d.hooks[c.WebhookID]
-	sem := d.sems[c.WebhookID]
-	if sem == nil {
-		sem = make(chan struct{}, d.perHook)
-		d.sems[c.WebhookID] = sem
-	}
-	d.queues[c.WebhookID] = append(d.queues[c.WebhookID], queued{c: c, h: h})
+	defer d.mu.Unlock()
 	d.pending[c.WebhookID]++
 	d.total++
-	d.mu.Unlock()
-	d.wg.Add(1)
-	go d.work(c.WebhookID, sem)
+	d.queue(c, d.hooks[c.WebhookID])
 }
 
 // next takes the head of a webhook's queue.

@@ -43,7 +43,7 @@ func BenchmarkDeliveryBurst(b *testing.B) {
 		evs = append(evs, ev)
 	}
 	for i := 0; i < len(evs); i += 500 {
-		if _, err := a.store.InsertEvents(ctx, evs[i:min(i+500, len(evs))]); err != nil {
+		if _, err := a.store.InsertEvents(ctx, evs[i:min(i+500, len(evs))], nil); err != nil {
 			b.Fatal(err)
 		}
 	}

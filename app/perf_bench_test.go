@@ -5,6 +5,9 @@ package app
 //	go test -run '^$' -bench 'BenchmarkPath' -benchtime 20000x -cpuprofile cpu.out ./app/
 //	go tool pprof -top -focus 'handleEvent' app.test cpu.out
 //
+// BenchmarkPathSteady posts single events paced at 2,000 a second and reports
+// the CPU time per event, ingest and delivery together.
+//
 // BenchmarkPathIngest posts single events on 32 connections (one webhook
 // matches each); BenchmarkPathDeliver posts b.N events in batches and times
 // until the receiver has them all (claim, attempt, record).
@@ -18,6 +21,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -127,4 +131,40 @@ func BenchmarkPathDeliver(b *testing.B) {
 		time.Sleep(2 * time.Millisecond) // poll the receiver while deliveries drain
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+}
+
+// BenchmarkPathSteady posts single events paced at 2,000 a second on 64
+// connections, as make bench's latency run does, and reports the process's
+// CPU time per event (ingest and delivery) once all have arrived.
+func BenchmarkPathSteady(b *testing.B) {
+	url, got := benchApp(b)
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	jobs := make(chan int, b.N)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for i := range jobs {
+				benchPost(b, c, url+"/api/v1/events", []byte(benchEventJSON(fmt.Sprintf("std-%d", i), i)))
+			}
+		})
+	}
+	cpu0 := processCPU()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / 2000))) // pacing
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for got.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-us/event")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -420,7 +420,7 @@ func (r *reconciler) ingestSource(ctx context.Context, items []json.RawMessage, 
 	if len(evs) == 0 {
 		return nil
 	}
-	results, err := r.a.store.InsertEvents(ctx, evs)
+	results, err := r.a.store.InsertEvents(ctx, evs, nil)
 	if e := (*store.Error)(nil); errors.As(err, &e) && e.Code == store.CodeConflict {
 		results, err = r.ingestEach(ctx, evs, st)
 	}
@@ -446,7 +446,7 @@ func (r *reconciler) ingestSource(ctx context.Context, items []json.RawMessage, 
 func (r *reconciler) ingestEach(ctx context.Context, evs []*Event, st *SourceStats) ([]store.IngestResult, error) {
 	var out []store.IngestResult
 	for _, ev := range evs {
-		res, err := r.a.store.InsertEvents(ctx, []*Event{ev})
+		res, err := r.a.store.InsertEvents(ctx, []*Event{ev}, nil)
 		if e := (*store.Error)(nil); errors.As(err, &e) && e.Code == store.CodeConflict {
 			r.log.Warn("Source event skipped", "event_id", ev.ID, "error", e.Message)
 			st.Skipped++

@@ -23,7 +23,7 @@ func TestWebhookChecksRunOutsideTheWriter(t *testing.T) {
 				return verr
 			}
 			go func() {
-				_, err := s.App.store.InsertEvents(context.Background(), []*Event{ev})
+				_, err := s.App.store.InsertEvents(context.Background(), []*Event{ev}, nil)
 				ingested <- err
 			}()
 			// A slow check: it waits for the ingest, which would never
@@ -64,7 +64,7 @@ func TestLeaseIsHeldBeforeASend(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, _ := prepareEvent(&EventInput{Event: "contact_created", Data: []byte(`{"contact":{"id":"c1"}}`)}, "", time.Now(), a.ids)
-	if _, err := st.InsertEvents(ctx, []*Event{ev}); err != nil {
+	if _, err := st.InsertEvents(ctx, []*Event{ev}, nil); err != nil {
 		t.Fatal(err)
 	}
 	claimed, err := st.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 1}, 1, 100) // 100 ms: it "waited in line" past it

@@ -16,7 +16,7 @@ func TestAttemptsRecordedTogetherActAsOneByOne(t *testing.T) {
 	h := newWebhook(t, s, "*")
 	gone := newWebhook(t, s, "*")
 	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1"), eventFor(s, "contact_created", "c2"),
-		eventFor(s, "contact_created", "c3"), eventFor(s, "contact_created", "c4")}); err != nil {
+		eventFor(s, "contact_created", "c3"), eventFor(s, "contact_created", "c4")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := s.ClaimDue(ctx, []string{h.ID, gone.ID}, map[string]int{h.ID: 4, gone.ID: 1}, 5, 60_000)
@@ -115,7 +115,7 @@ func TestEventsStoredTogetherActAsOneByOne(t *testing.T) {
 	s := mustOpen(t, Options{})
 	newWebhook(t, s, "*")
 	old := eventFor(s, "contact_created", "c0")
-	if _, err := s.InsertEvents(ctx, []*Event{old}); err != nil {
+	if _, err := s.InsertEvents(ctx, []*Event{old}, nil); err != nil {
 		t.Fatal(err)
 	}
 	first := eventFor(s, "contact_created", "c1")
@@ -139,7 +139,7 @@ func TestEventsStoredTogetherActAsOneByOne(t *testing.T) {
 	for i, ev := range evs {
 		answers[i] = make(chan answer, 1)
 		go func() {
-			res, err := s.InsertEvents(ctx, []*Event{ev})
+			res, err := s.InsertEvents(ctx, []*Event{ev}, nil)
 			answers[i] <- answer{res, err}
 		}()
 		waitQueued(t, s, i+1)

@@ -62,7 +62,7 @@ func TestRecordAttemptAfterTheLeaseRanOutKeepsLogAndCountInStep(t *testing.T) {
 	}
 
 	t.Run("recorded while the delivery waits again", func(t *testing.T) {
-		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil); err != nil {
 			t.Fatal(err)
 		}
 		a := claim(t)
@@ -76,7 +76,7 @@ func TestRecordAttemptAfterTheLeaseRanOutKeepsLogAndCountInStep(t *testing.T) {
 		expect(t, a.ID, StatusSucceeded, 1, 2)
 	})
 	t.Run("recorded while another holder sends it", func(t *testing.T) {
-		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c2")}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c2")}, nil); err != nil {
 			t.Fatal(err)
 		}
 		a := claim(t)

@@ -9,17 +9,24 @@ import (
 )
 
 // The WAL's bounds. Under steady writes a checkpoint from beside the writer
-// never catches up with it, so the WAL can only restart (and shrink back to
-// walSizeLimit) when the writer itself finishes the checkpoint between two
-// commits; it does so once the file passes walRestartAt, and past
-// walHardLimit it waits longer for slow readers to let go.
+// never quite catches up with it, so the WAL can only restart when the
+// writer itself finishes the checkpoint between two commits. The checkpoint
+// beside it runs often, so that little is left for the writer to copy, and
+// it says when the WAL holds more than walRestartAt; past walHardLimit
+// (seen by the writer itself) it waits longer for slow readers to let go.
+//
+// The WAL's content is read from that checkpoint's answer, not from the
+// file's size: after a restart SQLite writes over the old file from the
+// start, so the file stays as large as it once grew.
 const (
 	walRestartAt    = 16 << 20
 	walHardLimit    = 48 << 20
 	walSizeLimit    = 16 << 20
-	checkpointEvery = time.Second           // the off-path checkpoint, which does the bulk of the copying
-	walCheckEvery   = 50 * time.Millisecond // how often the writer looks at the WAL's size
-	quickCheckEvery = 10 * time.Minute      // PRAGMA quick_check reads the whole file
+	checkpointEvery = 100 * time.Millisecond // the off-path checkpoint, which does the bulk of the copying
+	checkEvery      = time.Second            // the file's health, token use
+	walCheckEvery   = 50 * time.Millisecond  // how often the writer looks at the WAL's size
+	quickCheckEvery = 10 * time.Minute       // PRAGMA quick_check reads the whole file
+	walFrameHeader  = 24                     // bytes before each page in the WAL
 )
 
 // background copies the WAL into the database, asks the writer to restart
@@ -29,7 +36,7 @@ func (s *SQLite) background() {
 	defer close(s.backgroundDone)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
-	lastQuick, lastFlush := time.Now(), time.Now()
+	lastCheck, lastQuick, lastFlush := time.Now(), time.Now(), time.Now()
 	for {
 		select {
 		case <-s.stopBackground:
@@ -39,21 +46,18 @@ func (s *SQLite) background() {
 			return
 		case <-t.C:
 		}
-		s.health.check(s.log)
+		if time.Since(lastCheck) >= checkEvery {
+			lastCheck = time.Now()
+			s.health.check(s.log)
+			if s.health.isFull() && s.health.refuse() == nil {
+				// So /healthz turns healthy by itself once space is freed.
+				_ = s.probeWrite(context.Background())
+			}
+		}
 		if s.health.refuse() != nil {
 			continue
 		}
-		if s.health.isFull() {
-			// So /healthz turns healthy by itself once space is freed.
-			_ = s.probeWrite(context.Background())
-		}
-		if _, err := s.checkpoint.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-			_ = s.opError("checkpoint", err)
-			s.log.Warn("WAL checkpoint failed", "error", err)
-		}
-		if wal, _ := s.Sizes(); wal > walRestartAt {
-			s.walRestart.Store(true)
-		}
+		s.checkpointBeside()
 		if time.Since(lastFlush) >= tokenFlushEvery {
 			lastFlush = time.Now()
 			if err := s.flushTokenUse(context.Background()); err != nil {
@@ -66,6 +70,27 @@ func (s *SQLite) background() {
 			s.quickCheck(ctx)
 			cancel()
 		}
+	}
+}
+
+// checkpointBeside copies what it can of the WAL into the database without
+// holding up writes, and asks the writer to restart the WAL once it holds
+// more than walRestartAt.
+func (s *SQLite) checkpointBeside() {
+	if s.walRestart.Load() {
+		return // the writer's turn: a checkpoint here would make its RESTART fail
+	}
+	var busy, frames, copied int64
+	s.checkpointing.Lock()
+	err := s.checkpoint.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+	s.checkpointing.Unlock()
+	if err != nil {
+		_ = s.opError("checkpoint", err)
+		s.log.Warn("WAL checkpoint failed", "error", err)
+		return
+	}
+	if frames*s.frameSize > walRestartAt {
+		s.walRestart.Store(true)
 	}
 }
 
@@ -83,8 +108,8 @@ func (s *SQLite) maybeRestartWAL() {
 		return
 	}
 	s.nextWALCheck = now.Add(walCheckEvery)
-	wal, _ := s.Sizes()
-	if !forced && wal <= walRestartAt {
+	wal, _ := s.Sizes() // the file grows past walSizeLimit only when the WAL's content does
+	if !forced && wal <= walHardLimit {
 		return
 	}
 	ctx := context.Background()
@@ -98,7 +123,10 @@ func (s *SQLite) maybeRestartWAL() {
 		return
 	}
 	var busy, frames, copied int
+	s.walRestarts.Add(1)
+	s.checkpointing.Lock()
 	err := s.writeConn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
+	s.checkpointing.Unlock()
 	if _, rerr := s.writeConn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeoutMS)); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
@@ -124,7 +152,10 @@ func (s *SQLite) Sizes() (wal, db int64) {
 // Checkpoint copies the WAL back into the database file (after large
 // deletes), and lets the writer restart it.
 func (s *SQLite) Checkpoint(ctx context.Context) error {
-	if _, err := s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+	s.checkpointing.Lock()
+	_, err := s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	s.checkpointing.Unlock()
+	if err != nil {
 		return s.opError("checkpoint", err)
 	}
 	s.walRestart.Store(true)

@@ -19,6 +19,17 @@ type Claimed struct {
 	Probe bool
 }
 
+// Handoff lets ingest start deliveries without a claim: a new delivery to a
+// webhook with a slot left here is stored in_flight, leased to the caller,
+// and listed in Claimed; the caller sends it as if it had claimed it. The
+// rest are stored pending, for the next claim. It saves the claim's write
+// and its wait. An engine may hand off none.
+type Handoff struct {
+	Slots   map[string]int // per webhook: how many this ingest may take
+	LeaseMS int64
+	Claimed []*Claimed // set by InsertEvents
+}
+
 // claimQuery selects a webhook's due waiting deliveries with their events,
 // in the order they are sent: by when they are due, then by id (creation).
 // Arguments: webhook id, now, limit.

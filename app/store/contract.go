@@ -18,7 +18,8 @@ type Store interface {
 
 	// Events: ingest is the outbox. Once InsertEvents returns nil, each
 	// event is stored with a delivery to every enabled webhook it matches.
-	InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error)
+	// A Handoff (or nil) takes some of them in flight at once.
+	InsertEvents(ctx context.Context, evs []*Event, ho *Handoff) ([]IngestResult, error)
 	InsertTestDelivery(ctx context.Context, ev *Event, d *Claimed) error
 	FindEventByID(ctx context.Context, id string) (*Event, error)
 	FindEvents(ctx context.Context, f EventFilter) ([]*Event, error)

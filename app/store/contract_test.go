@@ -29,7 +29,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		off := newWebhook(t, s, "contact_created")
 		off.Enabled = false
 		saveWebhook(t, s, off)
-		res, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")})
+		res, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil)
 		if err != nil || len(res) != 1 || res[0].Deliveries != 2 {
 			t.Fatalf("insert = %+v, %v; want 2 deliveries", res, err)
 		}
@@ -52,20 +52,20 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		first := eventFor(s, "contact_created", "c1")
 		first.SetData(`{"contact":{"id":"c1","name":"Ana"},"n":1}`)
 		first.ContentHash = ContentHash(first)
-		if _, err := s.InsertEvents(ctx, []*Event{first}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{first}, nil); err != nil {
 			t.Fatal(err)
 		}
 		again := &Event{ID: first.ID, Event: first.Event, Timestamp: first.Timestamp, CreatedAt: first.CreatedAt, Source: "api"}
 		again.SetData(`{ "n": 1, "contact": {"name": "Ana", "id": "c1"} }`) // other key order and spacing
 		again.ContentHash = ContentHash(again)
-		res, err := s.InsertEvents(ctx, []*Event{again})
+		res, err := s.InsertEvents(ctx, []*Event{again}, nil)
 		if err != nil || !res[0].Existing || res[0].Deliveries != 1 {
 			t.Fatalf("same meaning: %+v, %v; want the stored event", res, err)
 		}
 		other := &Event{ID: first.ID, Event: first.Event, Timestamp: first.Timestamp, CreatedAt: first.CreatedAt, Source: "api"}
 		other.SetData(`{"contact":{"id":"c1","name":"Bo"},"n":1}`)
 		other.ContentHash = ContentHash(other)
-		if _, err := s.InsertEvents(ctx, []*Event{other}); !IsConflict(err) {
+		if _, err := s.InsertEvents(ctx, []*Event{other}, nil); !IsConflict(err) {
 			t.Fatalf("other data: %v; want a conflict", err)
 		}
 	})
@@ -97,7 +97,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			t.Fatalf("after the commit: version %d, webhooks %v", s.WebhookVersion(), all)
 		}
 		// And ingest in the same store sees it at once.
-		res, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")})
+		res, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil)
 		if err != nil || res[0].Deliveries != 1 {
 			t.Fatalf("ingest after create: %+v, %v", res, err)
 		}
@@ -148,7 +148,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			wg.Go(func() {
 				ev := eventFor(s, "contact_created", fmt.Sprint("c", i))
 				ids[i] = ev.ID
-				_, errs[i] = s.InsertEvents(ctx, []*Event{ev})
+				_, errs[i] = s.InsertEvents(ctx, []*Event{ev}, nil)
 			})
 		}
 		var runErr error
@@ -187,7 +187,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("only the lease holder moves a delivery on, and a lost claim cannot be renewed", func(t *testing.T) {
 		s := open(t)
 		h := newWebhook(t, s, "*")
-		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil); err != nil {
 			t.Fatal(err)
 		}
 		claimed, err := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 10}, 10, 1)
@@ -221,10 +221,68 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("ingest hands off only what it has room for, and a handed-off delivery is a claim like any other", func(t *testing.T) {
+		s := open(t)
+		a := newWebhook(t, s, "*")
+		b := newWebhook(t, s, "*")
+		ord := newWebhook(t, s, "*")
+		ord.Ordered = true
+		saveWebhook(t, s, ord)
+		evs := []*Event{eventFor(s, "contact_created", "c1"), eventFor(s, "contact_created", "c2"), eventFor(s, "contact_created", "c3")}
+		ho := &Handoff{Slots: map[string]int{a.ID: 2, ord.ID: 3}, LeaseMS: 60_000}
+		res, err := s.InsertEvents(ctx, evs, ho)
+		if err != nil || len(res) != 3 || res[0].Deliveries != 3 {
+			t.Fatalf("ingest: %+v, %v", res, err)
+		}
+		_, lite := s.(*SQLite)
+		if lite && len(ho.Claimed) != 2 || len(ho.Claimed) > 2 {
+			t.Fatalf("handed off %d; want 2 (a's slots; none of b's, which has no slot, nor the ordered one's)", len(ho.Claimed))
+		}
+		handed := map[string]bool{}
+		for i, c := range ho.Claimed {
+			if c.WebhookID != a.ID || c.EventID != evs[i].ID || c.Ev != evs[i] {
+				t.Fatalf("handed off %s of %s to %s; want the first events' deliveries to a", c.ID, c.EventID, c.WebhookID)
+			}
+			d, err := s.FindDeliveryByID(ctx, c.ID)
+			if err != nil || d.Status != StatusInFlight || d.LeaseUntil != c.Lease {
+				t.Fatalf("handed-off delivery = %+v, %v; want in_flight under lease %d", d, err, c.Lease)
+			}
+			handed[c.ID] = true
+		}
+		// A claim takes the rest, never a handed-off one.
+		claimed, err := s.ClaimDue(ctx, []string{a.ID, b.ID, ord.ID}, map[string]int{a.ID: 10, b.ID: 10, ord.ID: 10}, 30, 60_000)
+		if err != nil || len(claimed)+len(ho.Claimed) != 9 { // three contacts: the ordered webhook's three are all heads
+			t.Fatalf("claimed %d after %d handed off, %v; want all 9 between them", len(claimed), len(ho.Claimed), err)
+		}
+		for _, c := range claimed {
+			if handed[c.ID] {
+				t.Fatalf("%s was claimed while handed off", c.ID)
+			}
+		}
+		// The holder of a hand-off records its attempt like a claimant.
+		for _, c := range ho.Claimed {
+			if _, err := s.RecordAttempt(ctx, &AttemptOutcome{DeliveryID: c.ID, WebhookID: c.WebhookID, Lease: c.Lease, Number: 1,
+				StartedAt: s.NowMS(), StatusCode: 200, Trigger: "auto", Status: StatusSucceeded}); err != nil {
+				t.Fatal(err)
+			}
+			if d, _ := s.FindDeliveryByID(ctx, c.ID); d.Status != StatusSucceeded || d.AttemptCount != 1 {
+				t.Fatalf("after its attempt: %+v", d)
+			}
+		}
+		// A refused ingest hands off nothing.
+		again := *evs[0]
+		again.SetData(`{"contact":{"id":"c1","name":"Other"}}`)
+		again.ContentHash = ContentHash(&again)
+		ho = &Handoff{Slots: map[string]int{a.ID: 2}, LeaseMS: 60_000}
+		if _, err := s.InsertEvents(ctx, []*Event{&again}, ho); !IsConflict(err) || len(ho.Claimed) != 0 {
+			t.Fatalf("a conflicting id: %v, handed off %d", err, len(ho.Claimed))
+		}
+	})
+
 	t.Run("a failed attempt leaves the delivery retrying; undelivered lists it", func(t *testing.T) {
 		s := open(t)
 		h := newWebhook(t, s, "*")
-		res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")})
+		res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil)
 		c := claimOne(t, s, h)
 		if _, err := s.RecordAttempt(ctx, &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: 1, StartedAt: s.NowMS(),
 			StatusCode: 500, Trigger: "auto", Status: StatusRetrying, NextAttemptAt: s.NowMS() + 60_000}); err != nil {
@@ -243,7 +301,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("stats count deliveries, not attempts", func(t *testing.T) {
 		s := open(t)
 		h := newWebhook(t, s, "*")
-		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil); err != nil {
 			t.Fatal(err)
 		}
 		// Two failed attempts, then a success: one delivery, delivered.
@@ -269,7 +327,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		h := newWebhook(t, s, "*")
 		var ids []string
 		for i := range 3 {
-			res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))})
+			res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))}, nil)
 			ids = append(ids, res[0].Event.ID)
 		}
 		for range 3 {
@@ -308,7 +366,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		h.Ordered = true
 		saveWebhook(t, s, h)
 		for _, c := range []string{"A", "A", "B"} {
-			if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", c)}); err != nil {
+			if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", c)}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -411,7 +469,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		h := newWebhook(t, s, "*")
 		var ids []string
 		for i := range 5 {
-			res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))})
+			res, _ := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))}, nil)
 			ids = append(ids, res[0].Event.ID)
 		}
 		// Fail every delivery for good.

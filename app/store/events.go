@@ -20,11 +20,14 @@ type IngestResult struct {
 // outbox): once it returns nil, every event has all its deliveries. All or
 // nothing: an error stores none of them.
 //
+// With a Handoff, new deliveries to the webhooks it has slots for start
+// in_flight, leased to the caller, and come back in ho.Claimed.
+//
 // Single events stored at the same time share their statements: the writer
 // hands them to insertEvents together (see groupOps), with the same effect
 // as storing them one by one in queue order.
-func (s *SQLite) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error) {
-	r := &ingestReq{evs: evs}
+func (s *SQLite) InsertEvents(ctx context.Context, evs []*Event, ho *Handoff) ([]IngestResult, error) {
+	r := &ingestReq{evs: evs, handoff: ho}
 	op := &writeOp{name: "ingest", err: make(chan error, 1)}
 	op.fn = func(tx *txn) error {
 		if err := s.insertEvents(tx, []*ingestReq{r}); err != nil {
@@ -37,6 +40,9 @@ func (s *SQLite) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult
 	}
 	err := s.enqueue(ctx, op)
 	if err != nil {
+		if ho != nil {
+			ho.Claimed = nil
+		}
 		return nil, err
 	}
 	return r.results, nil
@@ -46,12 +52,13 @@ func (s *SQLite) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult
 // gave.
 type ingestReq struct {
 	evs     []*Event
+	handoff *Handoff // nil: every new delivery is left pending
 	results []IngestResult
 	err     error // this request's own refusal (an id reused with other content)
 }
 
 // eventChunk bounds the rows of one multi-row INSERT (SQLite allows 32,766
-// variables; events take 8 each, deliveries 7).
+// variables; events take 8 each, deliveries 8).
 const eventChunk = 200
 
 // insertEvents stores the events of rs with multi-row statements. A request
@@ -68,8 +75,12 @@ func (s *SQLite) insertEvents(tx *txn, rs []*ingestReq) error {
 	var all []*Event
 	for _, r := range rs {
 		r.results, r.err = r.results[:0], nil
+		if r.handoff != nil {
+			r.handoff.Claimed = nil // this op may run more than once
+		}
 		all = append(all, r.evs...)
 	}
+	now := s.NowMS()
 	seqs := make(map[string]int64, len(all))
 	for i := 0; i < len(all); i += eventChunk {
 		chunk := all[i:min(i+eventChunk, len(all))]
@@ -106,38 +117,52 @@ func (s *SQLite) insertEvents(tx *txn, rs []*ingestReq) error {
 		if nd == 0 {
 			return nil
 		}
-		_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, trigger, created_at, updated_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, 'pending', ?, 'auto', ?, ?),", nd), ","), dargs...)
+		_, err := tx.Exec(`INSERT INTO deliveries (id, event_id, webhook_id, status, lease_until, next_attempt_at, trigger, created_at, updated_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, 'auto', ?, ?),", nd), ","), dargs...)
 		dargs, nd = dargs[:0], 0
 		if err != nil {
 			return fmt.Errorf("insert delivery: %w", err)
 		}
 		return nil
 	}
-	for _, ev := range all {
-		seq, ok := seqs[ev.ID]
-		if !ok {
-			continue
-		}
-		delete(seqs, ev.ID) // a repeat of the id later in the group is not new
-		ev.Seq = seq
-		n := 0
-		for _, h := range hooks {
-			if !h.Matches(ev) {
+	for _, r := range rs {
+		var taken map[string]int // per webhook: handed off so far in this request
+		for _, ev := range r.evs {
+			seq, ok := seqs[ev.ID]
+			if !ok {
 				continue
 			}
-			dargs = append(dargs, s.NewID("dlv_"), ev.ID, h.ID, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt)
-			n++
-			if nd++; nd == eventChunk {
-				if err := flushDeliveries(); err != nil {
-					return err
+			delete(seqs, ev.ID) // a repeat of the id later in the group is not new
+			ev.Seq = seq
+			n := 0
+			for _, h := range hooks {
+				if !h.Matches(ev) {
+					continue
+				}
+				id, status, lease := s.NewID("dlv_"), StatusPending, int64(0)
+				if ho := r.handoff; ho != nil && !h.Ordered && taken[h.ID] < ho.Slots[h.ID] {
+					if taken == nil {
+						taken = map[string]int{}
+					}
+					taken[h.ID]++
+					status, lease = StatusInFlight, now+ho.LeaseMS
+					ho.Claimed = append(ho.Claimed, &Claimed{Ev: ev, Lease: lease, Delivery: &Delivery{ID: id, EventID: ev.ID,
+						Event: ev.Event, WebhookID: h.ID, Status: status, NextAttemptAt: ev.CreatedAt, LeaseUntil: lease,
+						Trigger: "auto", CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt}})
+				}
+				dargs = append(dargs, id, ev.ID, h.ID, status, lease, ev.CreatedAt, ev.CreatedAt, ev.CreatedAt)
+				n++
+				if nd++; nd == eventChunk {
+					if err := flushDeliveries(); err != nil {
+						return err
+					}
 				}
 			}
-		}
-		fresh[ev] = n
-		if m := messageOf(ev); m != nil {
-			margs = append(margs, m...)
-			nm++
+			fresh[ev] = n
+			if m := messageOf(ev); m != nil {
+				margs = append(margs, m...)
+				nm++
+			}
 		}
 	}
 	if err := flushDeliveries(); err != nil {
@@ -169,6 +194,9 @@ func (s *SQLite) insertEvents(tx *txn, rs []*ingestReq) error {
 					return err // a database failure: the whole group fails
 				}
 				r.err, r.results = err, nil
+				if r.handoff != nil {
+					r.handoff.Claimed = nil
+				}
 				if len(rs) == 1 {
 					return err // alone: its savepoint undoes it
 				}

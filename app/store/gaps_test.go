@@ -31,7 +31,7 @@ func TestGapCheckNeverFillsFromAWebhookSavedAfterTheEvent(t *testing.T) {
 	ingest := func(t *testing.T) {
 		t.Helper()
 		ev := eventFor(s, "contact_created", "c1")
-		if _, err := s.InsertEvents(ctx, []*Event{ev}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{ev}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

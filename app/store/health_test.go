@@ -33,7 +33,7 @@ func TestDiskFull(t *testing.T) {
 				ev := eventFor(s, "new_message", fmt.Sprint("c", w, i))
 				ev.SetData(fmt.Sprintf(`{"contact":{"id":"c%d"},"message":{"text":"%0500d","channel":"sms"}}`, w, i))
 				ev.ContentHash = ContentHash(ev)
-				_, err := s.InsertEvents(ctx, []*Event{ev})
+				_, err := s.InsertEvents(ctx, []*Event{ev}, nil)
 				mu.Lock()
 				var se *Error
 				switch {
@@ -75,7 +75,7 @@ func TestDiskFull(t *testing.T) {
 		if err := s.Health(ctx); err != nil {
 			t.Fatalf("still unhealthy: %v", err)
 		}
-		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "after")}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "after")}, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -113,7 +113,7 @@ func TestVanishedOrReplacedFile(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wants) {
 				t.Fatalf("health = %v; want it to say %q", err, tc.wants)
 			}
-			_, err = s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")})
+			_, err = s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil)
 			var se *Error
 			if !errors.As(err, &se) || se.Code != CodeUnavailable {
 				t.Fatalf("ingest = %v; want unavailable (nothing acknowledged that can't be kept)", err)
@@ -128,7 +128,7 @@ func TestCorruptFileIsFound(t *testing.T) {
 	s := mustOpen(t, Options{Dir: dir})
 	newWebhook(t, s, "*")
 	for i := range 200 {
-		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))}); err != nil {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

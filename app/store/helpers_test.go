@@ -47,7 +47,7 @@ func BenchmarkStoreIngest(b *testing.B) {
 		i := 0
 		for pb.Next() {
 			i++
-			if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i%500))}); err != nil {
+			if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i%500))}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -72,7 +72,7 @@ func BenchmarkStoreDeliveryCycle(b *testing.B) {
 		for i := range evs {
 			evs[i] = eventFor(s, "contact_created", fmt.Sprint("c", (done+i)%500))
 		}
-		if _, err := s.InsertEvents(ctx, evs); err != nil {
+		if _, err := s.InsertEvents(ctx, evs, nil); err != nil {
 			b.Fatal(err)
 		}
 		claimed, err := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: round}, round, 60_000)

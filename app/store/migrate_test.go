@@ -157,7 +157,7 @@ func TestMigrationStep3NextDueWithoutDueIndex(t *testing.T) {
 		t.Fatalf("empty: %d, %v", next, err)
 	}
 	on, off := newWebhook(t, s, "*"), newWebhook(t, s, "*")
-	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}); err != nil {
+	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	off.Enabled = false
@@ -166,7 +166,7 @@ func TestMigrationStep3NextDueWithoutDueIndex(t *testing.T) {
 	if next, err := s.NextDue(ctx); err != nil || next != 0 {
 		t.Fatalf("only a disabled webhook's delivery waits: %d, %v", next, err)
 	}
-	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c2")}); err != nil {
+	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c2")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if next, err := s.NextDue(ctx); err != nil || next == 0 {

@@ -21,7 +21,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		ev := eventFor(lite, "new_message", fmt.Sprint("c", i))
 		ev.SetData(fmt.Sprintf(`{"contact":{"id":"c%d"},"message":{"text":"hi %d"}}`, i, i))
 		ev.ContentHash = ContentHash(ev)
-		if _, err := lite.InsertEvents(ctx, []*Event{ev}); err != nil {
+		if _, err := lite.InsertEvents(ctx, []*Event{ev}, nil); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, ev.ID)
@@ -71,7 +71,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Fatalf("attempts = %+v", a)
 	}
 	// New rows continue after the copied ones.
-	res, err := pg.InsertEvents(ctx, []*Event{eventFor(pg, "contact_created", "c9")})
+	res, err := pg.InsertEvents(ctx, []*Event{eventFor(pg, "contact_created", "c9")}, nil)
 	if err != nil || res[0].Event.Seq <= evs[4].Seq || res[0].Deliveries != 1 {
 		t.Fatalf("insert after copy: %+v, %v", res, err)
 	}

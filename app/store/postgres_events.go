@@ -53,7 +53,13 @@ const pgIngestEvent = `WITH ev AS (
 // the matching lock, makes sure those are still the committed ones (else
 // the cache is reloaded and it goes again). An id stored before with other
 // content sends it to insertEventsSlow, which answers as SQLite does.
-func (s *Postgres) InsertEvents(ctx context.Context, evs []*Event) ([]IngestResult, error) {
+//
+// It hands off nothing: with several nodes, a webhook's cap is held in the
+// database, by the claim.
+func (s *Postgres) InsertEvents(ctx context.Context, evs []*Event, ho *Handoff) ([]IngestResult, error) {
+	if ho != nil {
+		ho.Claimed = nil
+	}
 	for range 3 {
 		s.hooksMu.Lock()
 		hooks, v := s.hooksCache, s.hooksCacheAt

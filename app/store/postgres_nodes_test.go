@@ -42,7 +42,7 @@ func TestPostgresNodes(t *testing.T) {
 		for i := range evs {
 			evs[i] = eventFor(a, "contact_created", fmt.Sprint("c", i))
 		}
-		if _, err := a.InsertEvents(ctx, evs); err != nil {
+		if _, err := a.InsertEvents(ctx, evs, nil); err != nil {
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
@@ -81,7 +81,7 @@ func TestPostgresNodes(t *testing.T) {
 		waitFor(t, 3*time.Second, "both nodes count two", func() bool { return a.LiveNodes() == 2 && b.LiveNodes() == 2 })
 		h := newWebhook(t, a, "*")
 		for i := range 20 {
-			if _, err := a.InsertEvents(ctx, []*Event{eventFor(a, "contact_created", fmt.Sprint("c", i))}); err != nil {
+			if _, err := a.InsertEvents(ctx, []*Event{eventFor(a, "contact_created", fmt.Sprint("c", i))}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -117,7 +117,7 @@ func TestPostgresNodes(t *testing.T) {
 		a, b := twoNodes(t, 10)
 		h := newWebhook(t, a, "*")
 		for i := range 2 {
-			if _, err := a.InsertEvents(ctx, []*Event{eventFor(a, "contact_created", fmt.Sprint("c", i))}); err != nil {
+			if _, err := a.InsertEvents(ctx, []*Event{eventFor(a, "contact_created", fmt.Sprint("c", i))}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -154,13 +154,13 @@ func TestPostgresNodes(t *testing.T) {
 		}
 		t.Logf("seen after %s", time.Since(start))
 		// Ingest on b matches it at once, cache or not.
-		res, err := b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", "c1")})
+		res, err := b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", "c1")}, nil)
 		if err != nil || res[0].Deliveries != 1 {
 			t.Fatalf("ingest on b: %+v, %v", res, err)
 		}
 		h.Enabled = false
 		saveWebhook(t, a, h)
-		res, err = b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", "c2")})
+		res, err = b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", "c2")}, nil)
 		if err != nil || res[0].Deliveries != 0 {
 			t.Fatalf("ingest on b right after a disabled the webhook: %+v, %v", res, err)
 		}
@@ -220,7 +220,7 @@ func TestPostgresNodes(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", fmt.Sprint("c", i))}); err != nil {
+				if _, err := b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", fmt.Sprint("c", i))}, nil); err != nil {
 					t.Error(err)
 					return
 				}
@@ -271,7 +271,7 @@ func TestPostgresNodes(t *testing.T) {
 					default:
 					}
 					start := time.Now()
-					if _, err := b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", fmt.Sprint("c", i))}); err != nil {
+					if _, err := b.InsertEvents(ctx, []*Event{eventFor(b, "contact_created", fmt.Sprint("c", i))}, nil); err != nil {
 						t.Error(err)
 						return
 					}

@@ -43,7 +43,10 @@ type SQLite struct {
 	hooksCache                  []*Webhook // the writer's matching view; nil when stale
 	hooksVersion, tokensVersion atomic.Uint64
 	walRestart                  atomic.Bool
-	nextWALCheck                time.Time // the writer's own: when it next looks at the WAL's size
+	frameSize                   int64        // bytes a page takes in the WAL
+	walRestarts                 atomic.Int64 // RESTART checkpoints the writer tried
+	checkpointing               sync.Mutex   // one checkpoint at a time: a RESTART fails while another runs
+	nextWALCheck                time.Time    // the writer's own: when it next looks at the WAL's size
 	health                      health
 	ids                         *IDGen
 	tokenUse                    tokenUse
@@ -92,10 +95,10 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		syncPragma = "FULL" // also survives power loss
 	}
 	// All pragmas live here, in the DSN, so every connection gets them.
-	// _stmt_cache_size: the hot statements are parsed once per connection.
-	// journal_size_limit: once the WAL restarts, its file shrinks back to this.
-	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=64&_journal_size_limit=%d",
-		path, busyTimeoutMS, syncPragma, walSizeLimit)
+	// _stmt_cache_size: the hot statements are parsed once per connection;
+	// multi-row statements come in a shape per row count, so room for many.
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=256",
+		path, busyTimeoutMS, syncPragma)
 	clock := o.Now
 	if clock == nil {
 		clock = time.Now
@@ -149,6 +152,16 @@ func (s *SQLite) openWriter(o Options) error {
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
 		return fmt.Errorf("configure checkpoints: %w", err)
 	}
+	// Once the WAL restarts, the first commit shrinks its file back to
+	// walSizeLimit (the driver has no DSN key for it). Then the file grows
+	// past that only when the WAL's content does.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
+		return fmt.Errorf("configure checkpoints: %w", err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&s.frameSize); err != nil {
+		return fmt.Errorf("read page size: %w", err)
+	}
+	s.frameSize += walFrameHeader
 	if o.MaxPages > 0 {
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", o.MaxPages)); err != nil {
 			return fmt.Errorf("cap database size: %w", err)

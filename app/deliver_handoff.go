@@ -1,0 +1,129 @@
+package app
+
+import "github.com/herald-webhooks/herald/app/store"
+
+// Hand-off: ingest starts the deliveries it creates itself, when their
+// webhooks have room, instead of leaving them pending for the next claim.
+// That saves the claim's write (a commit, and reading the event back) and
+// its wait, which is most of the time from an acknowledged event to its
+// first attempt. The room is set aside before the write (reserve) and what
+// the write did not use is given back after it (handed), so a webhook's cap
+// and the shared pool hold as they do for claims.
+
+// reserve sets aside room for the deliveries evs will create: per enabled
+// webhook they match (ordered ones excepted: their claim keeps each
+// contact's order), as many as it has room for. It answers nil when there
+// is none, or while the dispatcher is not running.
+func (d *Dispatcher) reserve(evs []*Event) *store.Handoff {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.running {
+		return nil
+	}
+	free := 2*d.workers - d.total
+	var slots map[string]int
+	for _, id := range d.hookOrder {
+		if free <= 0 {
+			break
+		}
+		h := d.hooks[id]
+		if h.Ordered {
+			continue
+		}
+		room := min(2*d.perHook-d.pending[id], free)
+		n := 0
+		for _, ev := range evs {
+			if n == room {
+				break
+			}
+			if h.Matches(ev) {
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		if slots == nil {
+			slots = map[string]int{}
+		}
+		slots[id] = n
+		d.pending[id] += n
+		d.total += n
+		free -= n
+	}
+	if slots == nil {
+		return nil
+	}
+	return &store.Handoff{Slots: slots, LeaseMS: d.lease().Milliseconds()}
+}
+
+// handed starts what ingest took in flight (ho.Claimed) and gives back the
+// room it did not use. Called once per reserve, after the write, whether it
+// succeeded or not (then ho.Claimed is empty).
+func (d *Dispatcher) handed(ho *store.Handoff) {
+	if ho == nil {
+		return
+	}
+	used := make(map[string]int, len(ho.Slots))
+	for _, c := range ho.Claimed {
+		used[c.WebhookID]++
+	}
+	var orphans []*store.Claimed
+	d.mu.Lock()
+	for id, n := range ho.Slots {
+		d.pending[id] -= n - used[id]
+		d.total -= n - used[id]
+	}
+	for _, c := range ho.Claimed {
+		h := d.hooks[c.WebhookID]
+		if !d.running || h == nil {
+			// Shutdown began meanwhile, or the webhook is gone: back to
+			// the queue, for whoever runs next.
+			d.pending[c.WebhookID]--
+			d.total--
+			orphans = append(orphans, c)
+			continue
+		}
+		d.queue(c, h)
+		d.handoffs++
+	}
+	d.mu.Unlock()
+	for _, c := range orphans {
+		d.releaseUnstarted(c)
+	}
+	if len(ho.Claimed) < sumSlots(ho.Slots) {
+		select {
+		case d.done <- struct{}{}: // room was given back
+		default:
+		}
+	}
+}
+
+func sumSlots(slots map[string]int) int {
+	n := 0
+	for _, v := range slots {
+		n += v
+	}
+	return n
+}
+
+// queue puts a claim whose room is already counted in its webhook's queue
+// and starts a worker for it. d.mu is held.
+func (d *Dispatcher) queue(c *store.Claimed, h *Webhook) {
+	sem := d.sems[c.WebhookID]
+	if sem == nil {
+		sem = make(chan struct{}, d.perHook)
+		d.sems[c.WebhookID] = sem
+	}
+	d.queues[c.WebhookID] = append(d.queues[c.WebhookID], queued{c: c, h: h})
+	d.wg.Add(1)
+	go d.work(c.WebhookID, sem)
+}
+
+// stopTaking ends hand-offs: after it, nothing new is queued, so the
+// workers can be waited for.
+func (d *Dispatcher) stopTaking() {
+	d.mu.Lock()
+	d.running = false
+	d.mu.Unlock()
+}

@@ -1,0 +1,95 @@
+package app
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Ingest hands deliveries straight to the dispatcher when their webhooks
+// have room, and leaves the rest to claims. Under concurrent ingest, with
+// caps small enough that both happen, every delivery arrives once, ordered
+// webhooks keep each contact's order, and the room set aside for hand-offs
+// is all given back.
+func TestIngestHandsDeliveriesOver(t *testing.T) {
+	s := newTestServer(t, func(c *Config) {
+		c.Delivery.Workers = 8
+		c.Delivery.PerWebhook = 2
+	})
+	fast, slow, ordered := newReceiver(t), newReceiver(t), newReceiver(t)
+	slow.setRespond(func(received) (int, string, map[string]string) {
+		time.Sleep(5 * time.Millisecond)
+		return http.StatusOK, "ok", nil
+	})
+	s.createWebhook(map[string]any{"url": fast.URL, "events": []string{"*"}})
+	s.createWebhook(map[string]any{"url": slow.URL, "events": []string{"*"}})
+	s.createWebhook(map[string]any{"url": ordered.URL, "events": []string{"*"}, "ordered": true})
+
+	// One event on an idle dispatcher: handed over, not claimed.
+	s.ingest("contact_created", map[string]any{"contact": map[string]any{"id": "first"}})
+	for _, rc := range []*receiver{fast, slow, ordered} {
+		rc.next(t, 5*time.Second)
+	}
+	s.App.disp.mu.Lock()
+	handed := s.App.disp.handoffs
+	s.App.disp.mu.Unlock()
+	if handed != 2 {
+		t.Fatalf("%d deliveries handed over; want 2 (the ordered webhook's goes through a claim)", handed)
+	}
+
+	const clients, each, contacts = 8, 25, 5
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				body := map[string]any{"event": "contact_created", "id": fmt.Sprintf("evt-%d-%d", c, i),
+					"data": map[string]any{"contact": map[string]any{"id": fmt.Sprint("ct", c%contacts), "n": i}}}
+				if code, out := s.request("POST", "/api/v1/events", body, s.Token); code != http.StatusAccepted {
+					t.Errorf("ingest: %d %s", code, out)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	const total = clients * each
+	for name, rc := range map[string]*receiver{"fast": fast, "slow": slow, "ordered": ordered} {
+		seen := map[string]bool{}
+		last := map[string]float64{} // per client: the last n the ordered webhook got
+		for len(seen) < total {
+			r := rc.next(t, 20*time.Second)
+			if seen[r.Env.ID] {
+				t.Errorf("%s: %s arrived twice", name, r.Env.ID)
+			}
+			seen[r.Env.ID] = true
+			if rc == ordered {
+				var c, i int
+				if _, err := fmt.Sscanf(r.Env.ID, "evt-%d-%d", &c, &i); err == nil {
+					if n, ok := last[fmt.Sprint(c)]; ok && float64(i) < n {
+						t.Errorf("ordered: %s arrived after a later event of its contact", r.Env.ID)
+					}
+					last[fmt.Sprint(c)] = float64(i)
+				}
+			}
+		}
+	}
+	eventually(t, 5*time.Second, "the dispatcher to hold no room", func() bool {
+		d := s.App.disp
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, n := range d.pending {
+			if n != 0 {
+				return false
+			}
+		}
+		return d.total == 0 && len(d.queues) == 0
+	})
+	s.App.disp.mu.Lock()
+	handed = s.App.disp.handoffs
+	s.App.disp.mu.Unlock()
+	if handed <= 2 || handed >= 2+2*total {
+		t.Errorf("%d of %d deliveries handed over; want some, not all (caps of 2 leave some to claims)", handed-2, 2*total)
+	}
+	t.Logf("%d of %d deliveries handed over", handed-2, 2*total)
+}
