@@ -46,6 +46,7 @@ type Dispatcher struct {
 	rotate   int  // where the next claim round starts, for fairness
 	running  bool // Run is claiming: ingest may hand deliveries over (reserve)
 	handoffs int  // deliveries ingest handed over, in all
+	blocked  bool // Run's own: the last step left due work for want of room
 
 	sending map[string]chan struct{} // per delivery with an attempt running here: closed when it ends
 
@@ -107,16 +108,26 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 	d.probeFailing(ctx) // failing webhooks are known from the database, also after a restart
 	for {
 		timer.Reset(d.step(ctx))
-		select {
-		case <-ctx.Done():
-			d.stopTaking()
-			d.drain(grace, hardCancel)
-			return
-		case <-d.wake:
-		case <-d.done:
-		case <-timer.C:
-		case <-probe.C:
-			d.probeFailing(ctx)
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				d.stopTaking()
+				d.drain(grace, hardCancel)
+				return
+			case <-d.wake:
+				waiting = false
+			case <-d.done:
+				// Room was made: worth a look only if due work was
+				// waiting for it. (Otherwise, with deliveries handed
+				// over at ingest, every finished attempt would cost a
+				// query that finds nothing.)
+				waiting = !d.blocked
+			case <-timer.C:
+				waiting = false
+			case <-probe.C:
+				d.probeFailing(ctx)
+				waiting = false
+			}
 		}
 	}
 }
@@ -124,12 +135,14 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 // step claims what is due and says how long to sleep when nothing wakes the
 // dispatcher. It looks on a reader first, so an idle round writes nothing.
 func (d *Dispatcher) step(ctx context.Context) time.Duration {
+	d.blocked = false
 	if err := d.refreshHooks(ctx); err != nil {
 		d.log.Error("Load webhooks failed", "error", err)
 		return time.Second
 	}
 	order, slots, free := d.room()
 	if len(order) == 0 || free <= 0 {
+		d.blocked = true
 		return time.Second // every webhook is busy: a finishing attempt wakes us
 	}
 	next, err := d.store.NextDue(ctx)
@@ -160,6 +173,7 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 	}
 	// Due but not claimable (its webhook is full): a finishing attempt
 	// wakes us; poll now and then in case a signal was missed.
+	d.blocked = true
 	return time.Second
 }
 

@@ -214,25 +214,18 @@ const attemptChunk = 256
 // once, so never two records waiting together.
 func (s *SQLite) recordAttempts(tx *txn, rs []*attemptReq) error {
 	now := s.NowMS()
-	exists := make(map[string]bool, len(rs))
+	numbers := make(map[string]int, len(rs)) // per delivery still there: its attempt's number
 	for i := 0; i < len(rs); i += attemptChunk {
 		chunk := rs[i:min(i+attemptChunk, len(rs))]
 		rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?),", len(chunk)), ",")
-		args := make([]any, 0, 7*len(chunk))
-		for _, r := range chunk {
-			o := r.o
-			args = append(args, o.DeliveryID, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger)
-		}
-		if _, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger)
-			SELECT d.id, d.attempt_count + 1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
-			FROM (VALUES `+rows+`) AS v JOIN deliveries d ON d.id = v.column1`, args...); err != nil {
-			return fmt.Errorf("record attempt: %w", err)
-		}
-		args = append(args[:0], now)
+		args := make([]any, 0, 1+7*len(chunk))
+		args = append(args, now)
 		for _, r := range chunk {
 			o := r.o
 			args = append(args, o.DeliveryID, o.Lease, o.Status, o.NextAttemptAt, o.StatusCode, o.Error, o.DurationMS)
 		}
+		// The delivery first: what it returns numbers the attempts, and a
+		// delivery deleted meanwhile returns nothing, so logs nothing.
 		const own = "deliveries.status = 'in_flight' AND deliveries.lease_until = v.column2"
 		res, err := tx.Query(`UPDATE deliveries SET attempt_count = attempt_count + 1, updated_at = ?1,
 			status = CASE WHEN `+own+` THEN v.column3 WHEN deliveries.status = 'pending' THEN 'retrying' ELSE deliveries.status END,
@@ -243,19 +236,35 @@ func (s *SQLite) recordAttempts(tx *txn, rs []*attemptReq) error {
 			last_error = CASE WHEN `+own+` THEN v.column6 ELSE deliveries.last_error END,
 			last_duration_ms = CASE WHEN `+own+` THEN v.column7 ELSE deliveries.last_duration_ms END
 			FROM (VALUES `+rows+`) AS v
-			WHERE deliveries.id = v.column1 RETURNING deliveries.id`, args...)
+			WHERE deliveries.id = v.column1 RETURNING deliveries.id, deliveries.attempt_count`, args...)
 		if err != nil {
 			return fmt.Errorf("record attempt: %w", err)
 		}
 		for res.Next() {
 			var id string
-			if err := res.Scan(&id); err != nil {
+			var n int
+			if err := res.Scan(&id, &n); err != nil {
 				res.Close()
 				return fmt.Errorf("record attempt: %w", err)
 			}
-			exists[id] = true
+			numbers[id] = n
 		}
 		if err := errors.Join(res.Err(), res.Close()); err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+		args, k := args[:0], 0
+		for _, r := range chunk {
+			o := r.o
+			if n, ok := numbers[o.DeliveryID]; ok {
+				args = append(args, o.DeliveryID, n, o.StartedAt, o.DurationMS, o.StatusCode, o.Body, o.Error, o.Trigger)
+				k++
+			}
+		}
+		if k == 0 {
+			continue
+		}
+		if _, err := tx.Exec(`INSERT INTO attempts (delivery_id, number, started_at, duration_ms, status_code, response_body, error, trigger) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?),", k), ","), args...); err != nil {
 			return fmt.Errorf("record attempt: %w", err)
 		}
 	}
@@ -263,7 +272,7 @@ func (s *SQLite) recordAttempts(tx *txn, rs []*attemptReq) error {
 	for _, r := range rs {
 		r.recovered = false
 		o := r.o
-		if !exists[o.DeliveryID] || o.Trigger == "test" {
+		if _, ok := numbers[o.DeliveryID]; !ok || o.Trigger == "test" {
 			// Send Test Event says nothing of how real deliveries go: it
 			// neither clears a failure (which would skip auto-replay) nor
 			// starts the auto-disable clock.
@@ -285,24 +294,40 @@ func (s *SQLite) updateWebhookHealth(tx *txn, o *AttemptOutcome, now int64, reco
 	var err error
 	switch {
 	case o.Status == StatusSucceeded:
-		// No reads, and writes only when something changes: this runs on
-		// every success. The first update says whether it was failing.
-		res, err := tx.Exec("UPDATE webhooks SET failing_since = 0, last_success_at = ? WHERE id = ? AND failing_since != 0", now, o.WebhookID)
+		// Writes only when something changes: this runs on every success.
+		// The writer's view of the webhook (in step with every write to
+		// the table) says when neither update would; the first update
+		// says whether it was failing.
+		h, err := s.writerView(tx, o.WebhookID)
 		if err != nil {
 			return fmt.Errorf("webhook health: %w", err)
 		}
-		n, _ := res.RowsAffected()
-		*recovered = n > 0
-		_, err = tx.Exec("UPDATE webhooks SET last_success_at = ? WHERE id = ? AND last_success_at < ?", now, o.WebhookID, now-60_000)
-		if err != nil {
-			return fmt.Errorf("webhook health: %w", err)
+		if h == nil || h.FailingSince != 0 {
+			res, err := tx.Exec("UPDATE webhooks SET failing_since = 0, last_success_at = ? WHERE id = ? AND failing_since != 0", now, o.WebhookID)
+			if err != nil {
+				return fmt.Errorf("webhook health: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			*recovered = n > 0
+		}
+		if h == nil || h.LastSuccessAt < now-60_000 {
+			_, err = tx.Exec("UPDATE webhooks SET last_success_at = ? WHERE id = ? AND last_success_at < ?", now, o.WebhookID, now-60_000)
+			if err != nil {
+				return fmt.Errorf("webhook health: %w", err)
+			}
 		}
 		return nil
 	case o.Gone:
 		_, err = tx.Exec(`UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?`,
 			"the receiver answered 410 Gone at "+FormatTime(now)+": it says this endpoint no longer exists", now, o.WebhookID)
 	default:
-		_, err = tx.Exec("UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since = 0", now, o.WebhookID)
+		h, verr := s.writerView(tx, o.WebhookID)
+		if verr != nil {
+			return fmt.Errorf("webhook health: %w", verr)
+		}
+		if h == nil || h.FailingSince == 0 {
+			_, err = tx.Exec("UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since = 0", now, o.WebhookID)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("webhook health: %w", err)

@@ -144,6 +144,21 @@ func (s *SQLite) webhooksForMatch(tx *txn) ([]*Webhook, error) {
 	return hooks, nil
 }
 
+// writerView is webhook id as the writer sees it now (webhooksForMatch), or
+// nil if there is none.
+func (s *SQLite) writerView(tx *txn, id string) (*Webhook, error) {
+	hooks, err := s.webhooksForMatch(tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hooks {
+		if h.ID == id {
+			return h, nil
+		}
+	}
+	return nil, nil
+}
+
 // settleCaches runs in the writer after each transaction ends: if it wrote
 // to webhooks or tokens (committed or not), their caches are dropped and
 // their versions move on, after the commit, so a reader that sees the new
