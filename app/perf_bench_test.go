@@ -15,10 +15,13 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,10 +30,18 @@ import (
 )
 
 func benchApp(b *testing.B) (url string, got *atomic.Int64) {
+	return benchAppWith(b, nil)
+}
+
+// benchAppWith is benchApp with a look at each delivered body.
+func benchAppWith(b *testing.B, arrived func(body []byte)) (url string, got *atomic.Int64) {
 	b.Helper()
 	got = &atomic.Int64{}
 	rcv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
+		if arrived != nil {
+			arrived(body)
+		}
 		got.Add(1)
 	})}
 	rl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,13 +148,23 @@ func BenchmarkPathDeliver(b *testing.B) {
 // connections, as make bench's latency run does, and reports the process's
 // CPU time per event (ingest and delivery) once all have arrived.
 func BenchmarkPathSteady(b *testing.B) {
-	url, got := benchApp(b)
+	sent := make([]time.Time, b.N)
+	took := make([]time.Duration, b.N)
+	url, got := benchAppWith(b, func(body []byte) {
+		var ev struct{ ID string }
+		_ = json.Unmarshal(body, &ev)
+		var i int
+		if _, err := fmt.Sscanf(ev.ID, "std-%d", &i); err == nil && i < len(took) {
+			took[i] = time.Since(sent[i])
+		}
+	})
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	jobs := make(chan int, b.N)
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
 			for i := range jobs {
+				sent[i] = time.Now()
 				benchPost(b, c, url+"/api/v1/events", []byte(benchEventJSON(fmt.Sprintf("std-%d", i), i)))
 			}
 		})
@@ -161,6 +182,18 @@ func BenchmarkPathSteady(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-us/event")
+	if os.Getenv("BENCH_SLOW") != "" {
+		hist := map[int]int{}
+		for i, d := range took {
+			if d > 10*time.Millisecond {
+				hist[int(sent[i].Sub(start)/(100*time.Millisecond))]++
+			}
+		}
+		fmt.Println("slow (>10ms) per 100ms window:", hist)
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[b.N/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[b.N*99/100].Microseconds())/1000, "p99-ms")
 }
 
 func processCPU() time.Duration {

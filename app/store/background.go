@@ -22,7 +22,7 @@ const (
 	walRestartAt    = 16 << 20
 	walHardLimit    = 48 << 20
 	walSizeLimit    = 16 << 20
-	checkpointEvery = 100 * time.Millisecond // the off-path checkpoint, which does the bulk of the copying
+	checkpointEvery = 250 * time.Millisecond // the off-path checkpoint, which does the bulk of the copying
 	checkEvery      = time.Second            // the file's health, token use
 	walCheckEvery   = 50 * time.Millisecond  // how often the writer looks at the WAL's size
 	quickCheckEvery = 10 * time.Minute       // PRAGMA quick_check reads the whole file
