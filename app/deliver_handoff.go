@@ -13,8 +13,12 @@ import "github.com/herald-webhooks/herald/app/store"
 // reserve sets aside room for the deliveries evs will create: per enabled
 // webhook they match (ordered ones excepted: their claim keeps each
 // contact's order), as many as it has room for. It answers nil when there
-// is none, or while the dispatcher is not running.
+// is none, while the dispatcher is not running, or when the store does not
+// hand off (room set aside for nothing would hold claims back meanwhile).
 func (d *Dispatcher) reserve(evs []*Event) *store.Handoff {
+	if !d.store.HandsOff() {
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.running {

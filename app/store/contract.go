@@ -18,8 +18,10 @@ type Store interface {
 
 	// Events: ingest is the outbox. Once InsertEvents returns nil, each
 	// event is stored with a delivery to every enabled webhook it matches.
-	// A Handoff (or nil) takes some of them in flight at once.
+	// A Handoff (or nil) takes some of them in flight at once, if the
+	// engine HandsOff; the dispatcher sets no room aside when it does not.
 	InsertEvents(ctx context.Context, evs []*Event, ho *Handoff) ([]IngestResult, error)
+	HandsOff() bool
 	InsertTestDelivery(ctx context.Context, ev *Event, d *Claimed) error
 	FindEventByID(ctx context.Context, id string) (*Event, error)
 	FindEvents(ctx context.Context, f EventFilter) ([]*Event, error)

@@ -48,6 +48,9 @@ func (s *SQLite) InsertEvents(ctx context.Context, evs []*Event, ho *Handoff) ([
 	return r.results, nil
 }
 
+// HandsOff: InsertEvents takes deliveries in flight for a Handoff.
+func (s *SQLite) HandsOff() bool { return true }
+
 // ingestReq is one InsertEvents call: its events, and what storing them
 // gave.
 type ingestReq struct {

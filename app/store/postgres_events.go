@@ -44,6 +44,10 @@ const pgIngestEvent = `WITH ev AS (
 		SELECT $5, $1, $11, $12, $13, $3 WHERE $11 <> '' AND EXISTS (SELECT 1 FROM ev))
 	SELECT seq FROM ev`
 
+// HandsOff is false: with several nodes, a webhook's cap is held in the
+// database, by the claim, so ingest leaves every delivery to it.
+func (s *Postgres) HandsOff() bool { return false }
+
 // InsertEvents stores events and their deliveries in one transaction (the
 // outbox): once it returns nil, every event has all its deliveries; an
 // error stores none of them.
@@ -53,9 +57,6 @@ const pgIngestEvent = `WITH ev AS (
 // the matching lock, makes sure those are still the committed ones (else
 // the cache is reloaded and it goes again). An id stored before with other
 // content sends it to insertEventsSlow, which answers as SQLite does.
-//
-// It hands off nothing: with several nodes, a webhook's cap is held in the
-// database, by the claim.
 func (s *Postgres) InsertEvents(ctx context.Context, evs []*Event, ho *Handoff) ([]IngestResult, error) {
 	if ho != nil {
 		ho.Claimed = nil

@@ -149,12 +149,6 @@ func (s *SQLite) openWriter(o Options) error {
 	// Checkpoints copy the WAL into the database and fsync. Left to SQLite,
 	// they run inside a commit and stall every request waiting on it. Herald
 	// runs them itself (see background and maybeRestartWAL).
-	// Each op in a shared commit runs in a savepoint, whose undo log (the
-	// sub-journal) is otherwise a temporary file created, written and
-	// deleted every commit. In memory it is a few pages per op.
-	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
-		return fmt.Errorf("configure temporary storage: %w", err)
-	}
 	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
 		return fmt.Errorf("configure checkpoints: %w", err)
 	}
