@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+
+	"github.com/herald-webhooks/herald/app/store/pgtest"
 )
 
 // BenchmarkHeraldPostgres is BenchmarkHerald's workload on PostgreSQL
@@ -16,7 +18,7 @@ func BenchmarkHeraldPostgres(b *testing.B) {
 		baseline := benchBaseline(b)
 		t.row("", "", "", "")
 		t.row(fmt.Sprintf("raw loopback HTTP, 64 clients (baseline for %d node(s))", n), fmt.Sprintf("%.0f req/s", baseline), "1.00", "")
-		dbURL := testPostgresSchema(b)
+		dbURL := pgtest.Schema(b)
 		var nodes []*heraldProc
 		for range n {
 			p, _ := startBenchHerald(b, bin, "normal", "HERALD_DATABASE_URL", dbURL)

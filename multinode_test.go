@@ -5,15 +5,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -25,55 +21,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/herald-webhooks/herald/app/store/pgtest"
 	"github.com/herald-webhooks/herald/sinks"
 )
-
-// testPostgresURL is the server .ci/run starts (HERALD_TEST_DATABASE_URL).
-// Without one the test skips, except in CI, where that is a failure.
-func testPostgresURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("HERALD_TEST_DATABASE_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HERALD_TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests (.ci/run starts a server)")
-		}
-		t.Skip("HERALD_TEST_DATABASE_URL is not set: no PostgreSQL server to test against")
-	}
-	return u
-}
-
-// testPostgresSchema makes an empty schema on the test server for one test
-// and returns a URL that uses it; it is dropped when the test ends.
-func testPostgresSchema(t testing.TB) string {
-	t.Helper()
-	base := testPostgresURL(t)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "e2e_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to the test database: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // spanReceiver logs every request as a span per delivery, so overlapping
 // attempts of one delivery show, and counts requests running at once.
@@ -156,7 +106,7 @@ func (rc *spanReceiver) missing(ids []string) int {
 }
 
 func TestMultiNodeKillNineOneOfThree(t *testing.T) {
-	dbURL := testPostgresSchema(t)
+	dbURL := pgtest.Schema(t)
 	bin := buildHerald(t)
 	rc := newSpanReceiver(t)
 	const perWebhook = 8
@@ -337,7 +287,7 @@ func killWithLeases(t *testing.T, dbURL string, p *heraldProc, rc *spanReceiver)
 }
 
 func TestMigrateCommandMovesSQLiteToPostgres(t *testing.T) {
-	dbURL := testPostgresSchema(t)
+	dbURL := pgtest.Schema(t)
 	bin := buildHerald(t)
 	dir := t.TempDir()
 	vars := map[string]string{

@@ -6,10 +6,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/herald-webhooks/herald/app/store/pgtest"
 )
 
 func TestCopySQLiteToPostgres(t *testing.T) {
-	pgTestURL(t)
+	pgtest.URL(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	lite := mustOpen(t, Options{Dir: dir})
@@ -39,7 +41,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	u := freshSchemaURL(t)
+	u := pgtest.Schema(t)
 	counts, err := CopySQLiteToPostgres(ctx, dir, u)
 	if err != nil {
 		t.Fatal(err)

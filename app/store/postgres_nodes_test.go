@@ -8,12 +8,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/herald-webhooks/herald/app/store/pgtest"
 )
 
 // Two stores on one database are two nodes.
 func twoNodes(t *testing.T, cap int) (*Postgres, *Postgres) {
 	t.Helper()
-	u := freshSchemaURL(t)
+	u := pgtest.Schema(t)
 	a := mustOpenPostgres(t, Options{DatabaseURL: u, NodeID: "a", PerWebhook: cap})
 	b := mustOpenPostgres(t, Options{DatabaseURL: u, NodeID: "b", PerWebhook: cap})
 	return a, b
@@ -32,7 +34,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 }
 
 func TestPostgresNodes(t *testing.T) {
-	pgTestURL(t)
+	pgtest.URL(t)
 	ctx := context.Background()
 
 	t.Run("two nodes claiming at once never take the same delivery", func(t *testing.T) {
