@@ -236,8 +236,6 @@ func (d *Dispatcher) refreshHooks(ctx context.Context) error {
 func (d *Dispatcher) start(c *store.Claimed) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.pending[c.WebhookID]++
-	d.total++
 	d.queue(c, d.hooks[c.WebhookID])
 }
 

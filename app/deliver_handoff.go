@@ -34,10 +34,12 @@ func (d *Dispatcher) reserve(evs []*Event) *store.Handoff {
 		if h.Ordered {
 			continue
 		}
+		// A claim that ran alongside may have left pending above the cap:
+		// then room is below zero and nothing is reserved.
 		room := min(2*d.perHook-d.pending[id], free)
 		n := 0
 		for _, ev := range evs {
-			if n == room {
+			if n >= room {
 				break
 			}
 			if h.Matches(ev) {
@@ -68,26 +70,24 @@ func (d *Dispatcher) handed(ho *store.Handoff) {
 	if ho == nil {
 		return
 	}
-	used := make(map[string]int, len(ho.Slots))
-	for _, c := range ho.Claimed {
-		used[c.WebhookID]++
-	}
 	var orphans []*store.Claimed
 	d.mu.Lock()
+	// Give back all the room, then take again what is started.
+	returned := 0
 	for id, n := range ho.Slots {
-		d.pending[id] -= n - used[id]
-		d.total -= n - used[id]
+		d.pending[id] -= n
+		d.total -= n
+		returned += n
 	}
 	for _, c := range ho.Claimed {
 		h := d.hooks[c.WebhookID]
 		if !d.running || h == nil {
 			// Shutdown began meanwhile, or the webhook is gone: back to
 			// the queue, for whoever runs next.
-			d.pending[c.WebhookID]--
-			d.total--
 			orphans = append(orphans, c)
 			continue
 		}
+		returned--
 		d.queue(c, h)
 		d.handoffs++
 	}
@@ -95,7 +95,7 @@ func (d *Dispatcher) handed(ho *store.Handoff) {
 	for _, c := range orphans {
 		d.releaseUnstarted(c)
 	}
-	if len(ho.Claimed) < sumSlots(ho.Slots) {
+	if returned > 0 {
 		select {
 		case d.done <- struct{}{}: // room was given back
 		default:
@@ -103,17 +103,11 @@ func (d *Dispatcher) handed(ho *store.Handoff) {
 	}
 }
 
-func sumSlots(slots map[string]int) int {
-	n := 0
-	for _, v := range slots {
-		n += v
-	}
-	return n
-}
-
-// queue puts a claim whose room is already counted in its webhook's queue
-// and starts a worker for it. d.mu is held.
+// queue counts a claim against its webhook's room, puts it in the
+// webhook's queue and starts a worker for it. d.mu is held.
 func (d *Dispatcher) queue(c *store.Claimed, h *Webhook) {
+	d.pending[c.WebhookID]++
+	d.total++
 	sem := d.sems[c.WebhookID]
 	if sem == nil {
 		sem = make(chan struct{}, d.perHook)

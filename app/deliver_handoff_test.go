@@ -93,3 +93,31 @@ func TestIngestHandsDeliveriesOver(t *testing.T) {
 	}
 	t.Logf("%d of %d deliveries handed over", handed-2, 2*total)
 }
+
+// A claim that ran alongside a reservation can leave a webhook holding more
+// than its room; a reservation then takes nothing for it, rather than one
+// slot for every event that matches.
+func TestReserveTakesNothingPastTheCap(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.Delivery.PerWebhook = 2 })
+	rc := newReceiver(t)
+	id, _ := s.createWebhook(map[string]any{"url": rc.URL, "events": []string{"*"}})
+	d := s.App.disp
+	eventually(t, 5*time.Second, "the dispatcher to know the webhook", func() bool {
+		d.Wake()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.hooks[id] != nil
+	})
+	evs := []*Event{{Event: "contact_created"}, {Event: "contact_created"}, {Event: "contact_created"}}
+	d.mu.Lock()
+	d.pending[id] = 2*d.perHook + 1
+	d.total += 2*d.perHook + 1
+	d.mu.Unlock()
+	if ho := d.reserve(evs); ho != nil && ho.Slots[id] != 0 {
+		t.Fatalf("reserved %d slots for a webhook already past its room", ho.Slots[id])
+	}
+	d.mu.Lock()
+	d.pending[id] -= 2*d.perHook + 1
+	d.total -= 2*d.perHook + 1
+	d.mu.Unlock()
+}
