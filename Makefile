@@ -38,21 +38,23 @@ bench:
 	fi; \
 	go test -run '^$$' -bench BenchmarkHerald -benchtime 1x -timeout 90m .
 
-# Each fuzz target for FUZZTIME (go test -fuzz takes one package and one
-# target at a time). Seeds live in <package>/testdata/fuzz/<target>; a
-# crash found is written there and replayed by every plain go test.
+# Each fuzz target (dir:name) for FUZZTIME, run from its directory (go test
+# -fuzz takes one package and one target at a time, and the plugin SDK is a
+# module of its own). Seeds live in <dir>/testdata/fuzz/<target>; a crash
+# found is written there and replayed by every plain go test.
 # The budget is a count of runs, not a duration: Go 1.26's fuzz coordinator
 # can report its own -fuzztime deadline as a failure ("context deadline
 # exceeded", no crasher; go.dev/issue/75804, fixed in Go 1.27). A count
 # has no deadline to race, so on a slow machine it only takes longer.
 FUZZTIME ?= 10000x
 FUZZMINIMIZE ?= 200x
-FUZZ_TARGETS := ./app:FuzzEventIngest ./app:FuzzWebhookBody ./app:FuzzConfig ./sinks:FuzzSignVerify
+FUZZ_TARGETS := app:FuzzEventIngest app:FuzzWebhookBody app:FuzzConfig app:FuzzAPIQuery app:FuzzCommand \
+	sinks:FuzzSignVerify sinks:FuzzRetryAfter plugins/sdk:FuzzRetryAfter
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t#*:}; \
-		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
+		dir=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$dir $$name ($(FUZZTIME))"; \
+		(cd $$dir && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) .); \
 	done
 
 # Kills the real binary with SIGKILL 20 times while 10,000 events are posted,

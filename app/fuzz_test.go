@@ -3,7 +3,10 @@ package app
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,6 +169,108 @@ func FuzzConfig(f *testing.F) {
 		}
 		if _, err := ParseRetrySchedule(cfg.Delivery.RetrySchedule); err != nil || cfg.BodyLimit < 1024 || cfg.Delivery.Workers < 1 {
 			t.Fatalf("accepted config %+v", cfg)
+		}
+	})
+}
+
+// fuzzPaths are the GET endpoints FuzzAPIQuery tries, with {id} replaced by
+// the fuzzed id.
+var fuzzPaths = []string{"/api/v1/events", "/api/v1/events/{id}", "/api/v1/event-types", "/api/v1/webhooks",
+	"/api/v1/webhooks/{id}", "/api/v1/webhooks/{id}/deliveries", "/api/v1/deliveries/{id}", "/api/v1/tokens",
+	"/api/v1/plugins", "/api/v1/reconcile/runs", "/api/v1/stats", "/api/v1/settings"}
+
+// FuzzAPIQuery sends GET requests with any query string and id to the list
+// and read endpoints of a real App holding a webhook, an event and its
+// delivery: every answer is a 200 with JSON, or a 4xx in the contract's
+// error shape with the status its code names; never a 5xx.
+func FuzzAPIQuery(f *testing.F) {
+	a := fuzzApp(f)
+	call := func(method, target, body string) (int, []byte) {
+		req, err := http.NewRequest(method, "http://herald.test"+target, strings.NewReader(body))
+		if err != nil {
+			f.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := a.fiber.Test(req, -1)
+		if err != nil {
+			f.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, out
+	}
+	status, body := call("POST", "/api/v1/webhooks", `{"url":"https://example.com/h","events":["*"]}`)
+	var hook struct{ ID string }
+	if status != http.StatusCreated || json.Unmarshal(body, &hook) != nil {
+		f.Fatalf("create webhook: %d %s", status, body)
+	}
+	if status, body = call("POST", "/api/v1/events", `{"id":"evt_fuzz","event":"contact_created","data":{"contact":{"id":"c1"}}}`); status != http.StatusAccepted {
+		f.Fatalf("ingest: %d %s", status, body)
+	}
+	for i, q := range []string{"", "limit=2", "limit=0", "limit=-1&after=x", "after=evt_fuzz&order=asc", "event=contact_created&contact_id=c1",
+		"webhook_id=" + hook.ID + "&delivery_status=failed", "status=pending", "limit=99999999999999999999", "since=2026-11-30T00:00:00Z", "a=%zz&a=1"} {
+		f.Add(uint8(i), hook.ID, q)
+	}
+	f.Add(uint8(1), "evt_fuzz", "")
+	f.Add(uint8(6), "dlv_01JDZ8T2V3X4Y5Z6A7B8C9D0EF", "")
+	f.Fuzz(func(t *testing.T, which uint8, id, query string) {
+		target := strings.ReplaceAll(fuzzPaths[int(which)%len(fuzzPaths)], "{id}", url.PathEscape(id))
+		// What a client could put on a request line: no spaces or controls.
+		query = strings.Map(func(r rune) rune {
+			if r <= ' ' || r == 0x7f || r == '#' {
+				return -1
+			}
+			return r
+		}, query)
+		if query != "" {
+			target += "?" + query
+		}
+		status, body := call("GET", target, "")
+		switch {
+		case status == http.StatusOK:
+			if !json.Valid(body) {
+				t.Fatalf("GET %s: 200 with a body that is not JSON: %q", target, body)
+			}
+		case status >= 400 && status < 500:
+			var e errorBody
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Message == "" || codeStatus[e.Error.Code] != status {
+				t.Fatalf("GET %s: %d with a body not in the error shape: %q", target, status, body)
+			}
+		default:
+			t.Fatalf("GET %s: %d %s", target, status, body)
+		}
+	})
+}
+
+// FuzzCommand checks the command line: any arguments give a known command
+// or an error with a message, never a panic, and what is accepted holds
+// what each command needs.
+func FuzzCommand(f *testing.F) {
+	for _, args := range []string{"", "serve --config herald.toml", "backup /tmp/copy.db", "backup --config x.toml",
+		"migrate --to postgres://u@h/db", "version", "help", "-h", "--version", "serve -config=a -config=b", "bogus", "backup a b"} {
+		f.Add(args)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		cmd, err := ParseCommand(strings.Fields(line))
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an empty error message")
+			}
+			return
+		}
+		switch cmd.Name {
+		case "serve", "version", "help":
+		case "backup":
+			if cmd.BackupFile == "" {
+				t.Fatalf("backup accepted without a file: %q", line)
+			}
+		case "migrate":
+			if cmd.MigrateTo == "" {
+				t.Fatalf("migrate accepted without --to: %q", line)
+			}
+		default:
+			t.Fatalf("ParseCommand(%q) = unknown command %q", line, cmd.Name)
 		}
 	})
 }

@@ -96,8 +96,12 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	var d time.Duration
-	if secs, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(secs) * time.Second
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Clamped before it becomes a Duration: 10^10 seconds and more
+		// overflow it (and wrapped to a negative delay, so "wait very
+		// long" meant "retry in 1s"). Past int64, ParseInt gives its
+		// limit with ErrRange, which clamps the same way.
+		d = time.Duration(min(max(secs, 1), int64(MaxRetryAfter/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	} else {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -162,7 +163,14 @@ func CheckResponse(resp *http.Response) error {
 func parseRetryAfter(v string) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+	if secs, err := strconv.ParseFloat(v, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if math.IsNaN(secs) {
+			return 0, false
+		}
+		// Clamped while a float: a float past int64 converts to a Duration
+		// the platform chooses (on amd64 the most negative one, which
+		// would have meant "retry in 1s" for "wait 1e300 seconds").
+		secs = min(max(secs, 1), maxRetryAfter.Seconds())
 		d = time.Duration(secs * float64(time.Second))
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = time.Until(t)
