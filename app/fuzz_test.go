@@ -173,73 +173,132 @@ func FuzzConfig(f *testing.F) {
 	})
 }
 
-// fuzzPaths are the GET endpoints FuzzAPIQuery tries, with {id} replaced by
-// the fuzzed id.
-var fuzzPaths = []string{"/api/v1/events", "/api/v1/events/{id}", "/api/v1/event-types", "/api/v1/webhooks",
-	"/api/v1/webhooks/{id}", "/api/v1/webhooks/{id}/deliveries", "/api/v1/deliveries/{id}", "/api/v1/tokens",
-	"/api/v1/plugins", "/api/v1/reconcile/runs", "/api/v1/stats", "/api/v1/settings"}
-
-// FuzzAPIQuery sends GET requests with any query string and id to the list
-// and read endpoints of a real App holding a webhook, an event and its
-// delivery: every answer is a 200 with JSON, or a 4xx in the contract's
-// error shape with the status its code names; never a 5xx.
-func FuzzAPIQuery(f *testing.F) {
-	a := fuzzApp(f)
-	call := func(method, target, body string) (int, []byte) {
-		req, err := http.NewRequest(method, "http://herald.test"+target, strings.NewReader(body))
-		if err != nil {
-			f.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+testAdminToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := a.fiber.Test(req, -1)
-		if err != nil {
-			f.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, out
-	}
-	status, body := call("POST", "/api/v1/webhooks", `{"url":"https://example.com/h","events":["*"]}`)
+// fuzzAPI is a fuzzApp that answers requests in process (no listener),
+// holding a webhook (its id returned), an event and the event's delivery.
+func fuzzAPI(f *testing.F) (a *App, hookID string) {
+	a = fuzzApp(f)
+	status, body := fuzzCall(f, a, "POST", "/api/v1/webhooks", `{"url":"https://example.com/h","events":["*"]}`)
 	var hook struct{ ID string }
 	if status != http.StatusCreated || json.Unmarshal(body, &hook) != nil {
 		f.Fatalf("create webhook: %d %s", status, body)
 	}
-	if status, body = call("POST", "/api/v1/events", `{"id":"evt_fuzz","event":"contact_created","data":{"contact":{"id":"c1"}}}`); status != http.StatusAccepted {
+	if status, body = fuzzCall(f, a, "POST", "/api/v1/events", `{"id":"evt_fuzz","event":"contact_created","data":{"contact":{"id":"c1"}}}`); status != http.StatusAccepted {
 		f.Fatalf("ingest: %d %s", status, body)
 	}
+	return a, hook.ID
+}
+
+// fuzzCall sends one request with the admin token to a's handlers.
+func fuzzCall(tb testing.TB, a *App, method, target, body string) (int, []byte) {
+	req, err := http.NewRequest(method, "http://herald.test"+target, strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.fiber.Test(req, -1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// checkAnswer fails unless an answer is a 2xx with JSON (or nothing, for
+// 204), or a 4xx in the contract's error shape with the status its code
+// names: never a 5xx.
+func checkAnswer(t *testing.T, what string, status int, body []byte) {
+	t.Helper()
+	switch {
+	case status == http.StatusNoContent:
+	case status >= 200 && status < 300:
+		if !json.Valid(body) {
+			t.Fatalf("%s: %d with a body that is not JSON: %q", what, status, body)
+		}
+	case status >= 400 && status < 500:
+		var e errorBody
+		if err := json.Unmarshal(body, &e); err != nil || e.Error.Message == "" || codeStatus[e.Error.Code] != status {
+			t.Fatalf("%s: %d with a body not in the error shape: %q", what, status, body)
+		}
+	default:
+		t.Fatalf("%s: %d %s", what, status, body)
+	}
+}
+
+// requestLine drops what a client cannot put on a request line (spaces,
+// controls, a fragment).
+func requestLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f || r == '#' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// fuzzReads are the GET endpoints FuzzAPIQuery tries, with {id} replaced
+// by the fuzzed id.
+var fuzzReads = []string{"/api/v1/events", "/api/v1/events/{id}", "/api/v1/event-types", "/api/v1/webhooks",
+	"/api/v1/webhooks/{id}", "/api/v1/webhooks/{id}/deliveries", "/api/v1/deliveries/{id}", "/api/v1/tokens",
+	"/api/v1/plugins", "/api/v1/reconcile/runs", "/api/v1/stats", "/api/v1/settings"}
+
+// FuzzAPIQuery sends GET requests with any query string and id to the list
+// and read endpoints of a real App: every answer passes checkAnswer.
+func FuzzAPIQuery(f *testing.F) {
+	a, hookID := fuzzAPI(f)
 	for i, q := range []string{"", "limit=2", "limit=0", "limit=-1&after=x", "after=evt_fuzz&order=asc", "event=contact_created&contact_id=c1",
-		"webhook_id=" + hook.ID + "&delivery_status=failed", "status=pending", "limit=99999999999999999999", "since=2026-11-30T00:00:00Z", "a=%zz&a=1"} {
-		f.Add(uint8(i), hook.ID, q)
+		"webhook_id=" + hookID + "&delivery_status=failed", "status=pending", "limit=99999999999999999999", "since=2026-11-30T00:00:00Z", "a=%zz&a=1"} {
+		f.Add(uint8(i), hookID, q)
 	}
 	f.Add(uint8(1), "evt_fuzz", "")
 	f.Add(uint8(6), "dlv_01JDZ8T2V3X4Y5Z6A7B8C9D0EF", "")
 	f.Fuzz(func(t *testing.T, which uint8, id, query string) {
-		target := strings.ReplaceAll(fuzzPaths[int(which)%len(fuzzPaths)], "{id}", url.PathEscape(id))
-		// What a client could put on a request line: no spaces or controls.
-		query = strings.Map(func(r rune) rune {
-			if r <= ' ' || r == 0x7f || r == '#' {
-				return -1
-			}
-			return r
-		}, query)
-		if query != "" {
+		target := strings.ReplaceAll(fuzzReads[int(which)%len(fuzzReads)], "{id}", url.PathEscape(id))
+		if query = requestLine(query); query != "" {
 			target += "?" + query
 		}
-		status, body := call("GET", target, "")
-		switch {
-		case status == http.StatusOK:
-			if !json.Valid(body) {
-				t.Fatalf("GET %s: 200 with a body that is not JSON: %q", target, body)
-			}
-		case status >= 400 && status < 500:
-			var e errorBody
-			if err := json.Unmarshal(body, &e); err != nil || e.Error.Message == "" || codeStatus[e.Error.Code] != status {
-				t.Fatalf("GET %s: %d with a body not in the error shape: %q", target, status, body)
-			}
-		default:
-			t.Fatalf("GET %s: %d %s", target, status, body)
-		}
+		status, body := fuzzCall(t, a, "GET", target, "")
+		checkAnswer(t, "GET "+target, status, body)
+	})
+}
+
+// fuzzWrites are the endpoints FuzzAPIWrite posts bodies to ({hook} is the
+// App's webhook, {id} the fuzzed id). Left out: deleting the webhook (the
+// rest would only answer 404 after), its test send and the reconcile run
+// (they reach out to the network).
+var fuzzWrites = []struct{ method, path string }{
+	{"POST", "/api/v1/events"}, {"POST", "/api/v1/events/batch"}, {"POST", "/api/v1/webhooks"},
+	{"PATCH", "/api/v1/webhooks/{hook}"}, {"POST", "/api/v1/webhooks/{hook}/replay"}, {"POST", "/api/v1/webhooks/{id}/replay"},
+	{"POST", "/api/v1/webhooks/{hook}/secret/rotate"}, {"POST", "/api/v1/deliveries/{id}/retry"}, {"POST", "/api/v1/tokens"},
+	{"DELETE", "/api/v1/tokens/{id}"}, {"POST", "/api/v1/plugins/reload"},
+}
+
+// FuzzAPIWrite sends any body to the endpoints that change things, on a
+// real App whose state carries over from one input to the next: every
+// answer passes checkAnswer.
+func FuzzAPIWrite(f *testing.F) {
+	a, hookID := fuzzAPI(f)
+	for i, body := range []string{
+		`{"id":"evt_2","event":"tag_applied","data":{"contact":{"id":"c1"},"tag":"VIP"}}`,
+		`{"events":[{"event":"contact_created","data":{"contact":{"id":"c2"}}},{"event":"bogus","data":{}}]}`,
+		`{"url":"https://example.com/b","events":["contact_created"],"headers":{"X-A":"1"}}`,
+		`{"enabled":false,"url":"http://127.0.0.1/x"}`,
+		`{"since":"2026-11-27T08:00:00Z","until":"2026-11-28T08:00:00Z","status":"all","dry_run":true}`,
+		`{"since":"9999-12-31T23:59:59.999999999Z"}`,
+		`{"expire_previous_in":"24h"}`,
+		``,
+		`{"name":"ci","scope":"ingest"}`,
+		`null`,
+		`{}`,
+	} {
+		f.Add(uint8(i), "dlv_01JDZ8T2V3X4Y5Z6A7B8C9D0EF", body)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, id, body string) {
+		w := fuzzWrites[int(which)%len(fuzzWrites)]
+		target := strings.NewReplacer("{hook}", hookID, "{id}", url.PathEscape(id)).Replace(w.path)
+		status, out := fuzzCall(t, a, w.method, target, body)
+		checkAnswer(t, w.method+" "+target+" "+body, status, out)
 	})
 }
 
