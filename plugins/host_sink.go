@@ -97,19 +97,26 @@ func (p *instance) deliver(ctx context.Context, key string, body []byte, config 
 			return sinks.Result{}, sinks.Unavailable(fmt.Errorf("not sent: %w", err), wait)
 		}
 		res, err := proc.rpc.Deliver(ctx, protocol.DeliverRequest{Envelope: body, Config: config})
+		// A lost connection retires the process before this call stops
+		// counting as in flight on it: the calls in flight at its end
+		// decide whether a crash was this call's alone. (Counted after, a
+		// crash that two calls shared looked like each one's own to
+		// whichever of them came second, and a healthy event was charged.)
+		switch {
+		case err == nil:
+		case neverSent(err) && ctx.Err() == nil:
+			p.died(proc, "the plugin process is gone")
+		case connectionLost(err):
+			p.died(proc, "the connection broke during a call")
+		}
 		p.callDone(proc, err)
 		if err == nil {
 			return p.outcome(key, res)
 		}
 		if neverSent(err) && ctx.Err() == nil {
-			p.died(proc, "the plugin process is gone")
 			continue // to the new process
 		}
 		ended, alone := p.endedBy(proc)
-		if ended == "" && connectionLost(err) {
-			p.died(proc, "the connection broke during a call")
-			ended, alone = p.endedBy(proc)
-		}
 		switch ended {
 		case endDied:
 			return sinks.Result{}, p.crashed(key, "the plugin process died while delivering this event", alone)
