@@ -208,9 +208,17 @@ func (op *writeOp) answer(err error) {
 	}
 }
 
+// errUndoAll says that an op of a batch run without savepoints failed, so
+// the transaction was rolled back whole: the batch runs again with them.
+var errUndoAll = errors.New("an op failed without a savepoint")
+
 // commit runs a batch in one transaction and answers each op.
 func (s *SQLite) commit(batch []*writeOp) {
-	errs, txErr := s.runTx(batch)
+	errs, txErr := s.runTx(batch, false)
+	if errors.Is(txErr, errUndoAll) {
+		s.settleCaches()
+		errs, txErr = s.runTx(batch, true)
+	}
 	if txErr != nil && len(batch) > 1 {
 		// The shared transaction is lost (SQLite rolled it back, or COMMIT
 		// failed): none of it is stored. Each op runs again alone, so each
@@ -234,9 +242,19 @@ func (s *SQLite) commit(batch []*writeOp) {
 	}
 }
 
-// runTx runs ops in one transaction, each in a savepoint when they share it.
-// errs are the ops' own errors; txErr means nothing was committed.
-func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
+// runTx runs ops in one transaction. errs are the ops' own errors; txErr
+// means nothing was committed.
+//
+// Ops that share a transaction each need a savepoint, so that one's failure
+// undoes it alone, but only when one fails, which is rare. So a batch runs
+// first without (careful false): if an op fails, all is rolled back and
+// runTx answers errUndoAll, and the batch runs again with savepoints
+// (careful). A savepoint costs more than its two statements: from the
+// moment it opens, SQLite copies every page a statement changes into a
+// journal so it can undo it, and past 64 KiB that journal becomes a
+// temporary file, created and deleted within the commit. Without an open
+// savepoint, a statement's journal is dropped as the statement ends.
+func (s *SQLite) runTx(batch []*writeOp, careful bool) (errs []error, txErr error) {
 	tx := &txn{ctx: context.Background(), conn: s.writeConn}
 	if err := s.health.refuse(); err != nil {
 		return nil, err
@@ -244,12 +262,13 @@ func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 	if _, err := tx.Exec("BEGIN IMMEDIATE"); err != nil {
 		return nil, s.fail("begin", err)
 	}
-	// A group of ops (members) always gets a savepoint: if it fails, its
-	// members run again one by one, each in its own.
+	// A group of ops (members) run carefully always gets a savepoint: if it
+	// fails, its members run again one by one, each in its own.
 	shared := len(batch) > 1 || batch[0].members != nil
+	savepoints := shared && careful
 	errs = make([]error, len(batch))
 	for i, op := range batch {
-		if shared {
+		if savepoints {
 			if _, err := tx.Exec("SAVEPOINT op"); err != nil {
 				return nil, s.abort(tx, op.name, err)
 			}
@@ -269,6 +288,12 @@ func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 			errs[i] = s.opError(op.name, err)
 			return errs, nil
 		}
+		if err != nil && !savepoints {
+			if _, rerr := tx.Exec("ROLLBACK"); rerr != nil {
+				return nil, s.abort(tx, op.name, rerr)
+			}
+			return nil, errUndoAll
+		}
 		if err != nil {
 			if _, rerr := tx.Exec("ROLLBACK TO op"); rerr != nil {
 				return nil, s.abort(tx, op.name, rerr)
@@ -280,7 +305,7 @@ func (s *SQLite) runTx(batch []*writeOp) (errs []error, txErr error) {
 				err = nil
 			}
 		}
-		if shared {
+		if savepoints {
 			if _, rerr := tx.Exec("RELEASE op"); rerr != nil {
 				return nil, s.abort(tx, op.name, rerr)
 			}
