@@ -47,6 +47,9 @@ type Dispatcher struct {
 	running  bool // Run is claiming: ingest may hand deliveries over (reserve)
 	handoffs int  // deliveries ingest handed over, in all
 	blocked  bool // Run's own: the last step left due work for want of room
+	// Run's own: claims in a row that found due work but took none while
+	// none of ours was in flight (see step).
+	emptyClaims int
 
 	sending map[string]chan struct{} // per delivery with an attempt running here: closed when it ends
 
@@ -169,13 +172,31 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 		d.start(c)
 	}
 	if len(claimed) > 0 {
+		d.emptyClaims = 0
 		return 0 // there may be more
 	}
-	// Due but not claimable (its webhook is full): a finishing attempt
-	// wakes us; poll now and then in case a signal was missed.
+	// Due but not claimable (its webhook is full): an attempt of ours
+	// that finishes wakes us; poll now and then in case a signal was
+	// missed. With none of ours in flight, the room is held by other nodes
+	// (on PostgreSQL the cap is shared), whose attempts do not signal here:
+	// look again soon, backing off to the second. (Waiting the whole second
+	// left a node idle while the other held the cap: two nodes delivered
+	// 450 a second where one delivers 1,600.)
 	d.blocked = true
-	return time.Second
+	d.mu.Lock()
+	ours := d.total
+	d.mu.Unlock()
+	if ours > 0 {
+		return time.Second
+	}
+	wait := min(time.Second, blockedPoll<<min(d.emptyClaims, 6))
+	d.emptyClaims++
+	return wait
 }
+
+// blockedPoll is the first wait before claiming again when due work was
+// left to other nodes' leases; it doubles on each empty claim up to 1s.
+const blockedPoll = 20 * time.Millisecond
 
 // room says which webhooks may take more claims, how many each, and how
 // many in all. A webhook is topped up only once half its claims are done.
