@@ -179,9 +179,8 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 	// that finishes wakes us; poll now and then in case a signal was
 	// missed. With none of ours in flight, the room is held by other nodes
 	// (on PostgreSQL the cap is shared), whose attempts do not signal here:
-	// look again soon, backing off to the second. (Waiting the whole second
-	// left a node idle while the other held the cap: two nodes delivered
-	// 450 a second where one delivers 1,600.)
+	// look again soon, backing off to the second, rather than idle for a
+	// whole second while they finish.
 	d.blocked = true
 	d.mu.Lock()
 	ours := d.total
