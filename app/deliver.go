@@ -47,8 +47,8 @@ type Dispatcher struct {
 	running  bool // Run is claiming: ingest may hand deliveries over (reserve)
 	handoffs int  // deliveries ingest handed over, in all
 	blocked  bool // Run's own: the last step left due work for want of room
-	// Run's own: claims in a row that found due work but took none while
-	// none of ours was in flight (see step).
+	// Run's own: the steps in a row that found due work, took none, and
+	// had none of ours in flight (see step).
 	emptyClaims int
 
 	sending map[string]chan struct{} // per delivery with an attempt running here: closed when it ends
@@ -139,6 +139,8 @@ func (d *Dispatcher) Run(ctx context.Context, grace time.Duration) {
 // dispatcher. It looks on a reader first, so an idle round writes nothing.
 func (d *Dispatcher) step(ctx context.Context) time.Duration {
 	d.blocked = false
+	emptyClaims := d.emptyClaims // counts only steps in a row that end blocked elsewhere
+	d.emptyClaims = 0
 	if err := d.refreshHooks(ctx); err != nil {
 		d.log.Error("Load webhooks failed", "error", err)
 		return time.Second
@@ -172,7 +174,6 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 		d.start(c)
 	}
 	if len(claimed) > 0 {
-		d.emptyClaims = 0
 		return 0 // there may be more
 	}
 	// Due but not claimable (its webhook is full): an attempt of ours
@@ -188,9 +189,8 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 	if ours > 0 {
 		return time.Second
 	}
-	wait := min(time.Second, blockedPoll<<min(d.emptyClaims, 6))
-	d.emptyClaims++
-	return wait
+	d.emptyClaims = emptyClaims + 1
+	return min(time.Second, blockedPoll<<min(emptyClaims, 6))
 }
 
 // blockedPoll is the first wait before claiming again when due work was
@@ -257,6 +257,21 @@ func (d *Dispatcher) start(c *store.Claimed) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.queue(c, d.hooks[c.WebhookID])
+}
+
+// queue counts a claim against its webhook's room, puts it in the
+// webhook's queue and starts a worker for it. d.mu is held.
+func (d *Dispatcher) queue(c *store.Claimed, h *Webhook) {
+	d.pending[c.WebhookID]++
+	d.total++
+	sem := d.sems[c.WebhookID]
+	if sem == nil {
+		sem = make(chan struct{}, d.perHook)
+		d.sems[c.WebhookID] = sem
+	}
+	d.queues[c.WebhookID] = append(d.queues[c.WebhookID], queued{c: c, h: h})
+	d.wg.Add(1)
+	go d.work(c.WebhookID, sem)
 }
 
 // next takes the head of a webhook's queue.

@@ -103,21 +103,6 @@ func (d *Dispatcher) handed(ho *store.Handoff) {
 	}
 }
 
-// queue counts a claim against its webhook's room, puts it in the
-// webhook's queue and starts a worker for it. d.mu is held.
-func (d *Dispatcher) queue(c *store.Claimed, h *Webhook) {
-	d.pending[c.WebhookID]++
-	d.total++
-	sem := d.sems[c.WebhookID]
-	if sem == nil {
-		sem = make(chan struct{}, d.perHook)
-		d.sems[c.WebhookID] = sem
-	}
-	d.queues[c.WebhookID] = append(d.queues[c.WebhookID], queued{c: c, h: h})
-	d.wg.Add(1)
-	go d.work(c.WebhookID, sem)
-}
-
 // stopTaking ends hand-offs: after it, nothing new is queued, so the
 // workers can be waited for.
 func (d *Dispatcher) stopTaking() {

@@ -66,4 +66,11 @@ func TestClaimBlockedElsewherePollsSoon(t *testing.T) {
 	if w := d.step(ctx); w != time.Second {
 		t.Fatalf("wait %s with an attempt of ours in flight; want 1s", w)
 	}
+	// That step broke the run of empty claims: the back-off starts over.
+	d.mu.Lock()
+	d.total = 0
+	d.mu.Unlock()
+	if w := d.step(ctx); w != waits[0] {
+		t.Fatalf("wait %s after a step with one of ours in flight; want the back-off to start over at %s", w, waits[0])
+	}
 }

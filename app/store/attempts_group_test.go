@@ -44,12 +44,7 @@ func TestAttemptsRecordedTogetherActAsOneByOne(t *testing.T) {
 	if err := s.DeleteWebhook(ctx, gone.ID); err != nil {
 		t.Fatal(err)
 	}
-	hold, holding := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- s.write(ctx, "hold", func(*txn) error { close(holding); <-hold; return nil })
-	}()
-	<-holding
+	release := holdWriter(t, s)
 	type answer struct {
 		recovered bool
 		err       error
@@ -63,10 +58,7 @@ func TestAttemptsRecordedTogetherActAsOneByOne(t *testing.T) {
 		}()
 		waitQueued(t, s, i+1)
 	}
-	close(hold)
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	var recovered []bool
 	for _, a := range answers {
 		got := <-a
@@ -125,12 +117,7 @@ func TestEventsStoredTogetherActAsOneByOne(t *testing.T) {
 	last := eventFor(s, "contact_created", "c2")
 	evs := []*Event{first, &repeat, clash, last}
 
-	hold, holding := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- s.write(ctx, "hold", func(*txn) error { close(holding); <-hold; return nil })
-	}()
-	<-holding
+	release := holdWriter(t, s)
 	type answer struct {
 		res []IngestResult
 		err error
@@ -144,10 +131,7 @@ func TestEventsStoredTogetherActAsOneByOne(t *testing.T) {
 		}()
 		waitQueued(t, s, i+1)
 	}
-	close(hold)
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	got := make([]answer, len(evs))
 	for i := range answers {
 		got[i] = <-answers[i]

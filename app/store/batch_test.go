@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// Four clients storing 500-message batches at once: each commit's savepoint
-// undo log grows past SQLite's in-memory limit. Every batch must be stored.
-// (With that limit raised to 256 KiB or more through sqlite3_config, SQLite
-// answered SQLITE_FULL here on a disk with room to spare.)
+// Four clients storing 500-message batches at once: the undo journals of
+// their multi-row statements grow past SQLite's in-memory limit (64 KiB)
+// and move to temporary files. Every batch must be stored. (With that limit
+// raised to 256 or 512 KiB through sqlite3_config, SQLite answered
+// SQLITE_FULL here on a disk with room to spare.)
 func TestBigBatchesAtOnce(t *testing.T) {
 	s := mustOpen(t, Options{})
 	newWebhook(t, s, "*")

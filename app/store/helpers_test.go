@@ -102,3 +102,22 @@ func cpuTime() time.Duration {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// holdWriter keeps the writer busy until release is called, so that the
+// writes queued meanwhile share one commit. release waits for the hold to
+// end.
+func holdWriter(t *testing.T, s *SQLite) (release func()) {
+	t.Helper()
+	hold, holding := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.write(context.Background(), "hold", func(*txn) error { close(holding); <-hold; return nil })
+	}()
+	<-holding
+	return func() {
+		close(hold)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -17,12 +17,7 @@ func TestSharedCommitSavepointsOnlyWhenAnOpFails(t *testing.T) {
 	s := mustOpen(t, Options{})
 	boom := errors.New("refused after writing")
 	run := func(fail bool) (runs []int32, errs []error) {
-		hold, holding := make(chan struct{}), make(chan struct{})
-		held := make(chan error, 1)
-		go func() {
-			held <- s.write(ctx, "hold", func(*txn) error { close(holding); <-hold; return nil })
-		}()
-		<-holding
+		release := holdWriter(t, s)
 		var counts [3]atomic.Int32
 		errs = make([]error, 3)
 		var wg sync.WaitGroup
@@ -41,11 +36,8 @@ func TestSharedCommitSavepointsOnlyWhenAnOpFails(t *testing.T) {
 			})
 			waitQueued(t, s, i+1)
 		}
-		close(hold)
+		release()
 		wg.Wait()
-		if err := <-held; err != nil {
-			t.Fatal(err)
-		}
 		for i := range counts {
 			runs = append(runs, counts[i].Load())
 		}
