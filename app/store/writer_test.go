@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Ops that share a commit run first without savepoints; when one fails,
@@ -69,5 +70,108 @@ func TestSharedCommitSavepointsOnlyWhenAnOpFails(t *testing.T) {
 	if !stored("first") || stored("failing") || !stored("last") {
 		t.Fatalf("stored: first %v, failing %v, last %v; want the failing op's row undone and the others kept",
 			stored("first"), stored("failing"), stored("last"))
+	}
+}
+
+// An ingest that comes less than the commit gap after a commit that several
+// requests shared waits for the gap, and shares the next commit; a write
+// that should not wait (here a plain one, as a claim or an API change is)
+// ends the wait.
+func TestSteadyWritesWaitForTheCommitGap(t *testing.T) {
+	s := mustOpen(t, Options{commitGap: time.Hour})
+	newWebhook(t, s, "*")
+	ctx := context.Background()
+	// Two requests share a commit: the gap runs from it.
+	release := holdWriter(t, s)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "new_message", "c1")}, nil); err != nil {
+				t.Error(err)
+			}
+		})
+		waitQueued(t, s, i+1)
+	}
+	release()
+	wg.Wait()
+	stored := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEvents(ctx, []*Event{eventFor(s, "new_message", "c1")}, nil)
+		stored <- err
+	}()
+	select {
+	case err := <-stored:
+		t.Fatalf("an ingest right after a commit was answered at once (%v); want it to wait for the gap", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	before := s.commits.Load()
+	if err := s.write(ctx, "prompt", func(*txn) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stored; err != nil {
+		t.Fatal(err)
+	}
+	if n := s.commits.Load() - before; n != 1 {
+		t.Fatalf("%d commits; want one: the waiting ingest shares the prompt write's", n)
+	}
+}
+
+// Under steady ingests, commits begin at least the gap apart, however many
+// requests there are: they share commits instead of each writing the same
+// pages to the WAL again.
+func TestSteadyIngestsSharePacedCommits(t *testing.T) {
+	s := mustOpen(t, Options{})
+	newWebhook(t, s, "*")
+	ctx := context.Background()
+	var ops atomic.Int64
+	before := s.commits.Load()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for time.Since(start) < 300*time.Millisecond {
+				if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "new_message", "c1")}, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				ops.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	commits := s.commits.Load() - before
+	t.Logf("%d ingests in %d commits over %s", ops.Load(), commits, elapsed.Round(time.Millisecond))
+	if most := int64(elapsed/commitGap) + 2; commits > most {
+		t.Fatalf("%d commits in %s; want at most %d, one per %s", commits, elapsed, most, commitGap)
+	}
+	if ops.Load() < 2*commits {
+		t.Fatalf("%d ingests in %d commits; want them to share", ops.Load(), commits)
+	}
+}
+
+// A client that posts one event after another, each once the last is
+// answered, never waits for the gap: no one would share its commits.
+func TestASequentialClientIsNotPaced(t *testing.T) {
+	s := mustOpen(t, Options{commitGap: time.Hour})
+	newWebhook(t, s, "*")
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		for range 20 {
+			if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "new_message", "c1")}, nil); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("20 events posted one after another did not go through: each waited for the gap")
 	}
 }
