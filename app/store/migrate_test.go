@@ -101,6 +101,36 @@ func TestSyncModes(t *testing.T) {
 	}
 }
 
+// A new database gets small pages (see pageSize); one made by an earlier
+// version keeps its 4 KiB pages and works as before.
+func TestPageSize(t *testing.T) {
+	s := mustOpen(t, Options{})
+	var got int
+	if err := s.writeConn.QueryRowContext(context.Background(), "PRAGMA page_size").Scan(&got); err != nil || got != pageSize {
+		t.Fatalf("a new database's page_size = %d (%v), want %d", got, err, pageSize)
+	}
+
+	dir := t.TempDir()
+	old := openRaw(t, dir) // as earlier versions made it: SQLite's default size, then WAL
+	if _, err := old.Exec("PRAGMA journal_mode = WAL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, Options{Dir: dir})
+	if err := s.writeConn.QueryRowContext(context.Background(), "PRAGMA page_size").Scan(&got); err != nil || got != 4096 {
+		t.Fatalf("an existing database's page_size = %d (%v), want 4096 kept", got, err)
+	}
+	if s.frameSize != 4096+walFrameHeader {
+		t.Fatalf("WAL frame size %d, want %d", s.frameSize, 4096+walFrameHeader)
+	}
+	newWebhook(t, s, "*")
+	if _, err := s.InsertEvents(context.Background(), []*Event{eventFor(s, "new_message", "c1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Step 2 on a version 1 database with data: secrets, states and the claim
 // index carry over.
 func TestMigrationStep2KeepsData(t *testing.T) {
