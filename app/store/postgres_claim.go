@@ -29,16 +29,9 @@ import (
 //     the next claim never waits for the outcome's commit. Counting leases
 //     in the database instead lagged by that commit, and a node that found
 //     its share full went to sleep until its next poll. The others' live
-//     leases are still counted (pgClaimTakeShared), for the moments when
-//     the nodes change.
+//     leases are still counted (pgClaimTake), for the moments when the
+//     nodes change.
 const (
-	// $1 webhook, $2 now, $3 how many, $4 lease, $5 node.
-	pgClaimTake = `WITH c AS (
-			SELECT id FROM deliveries d
-			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2` + pgOrderedHead + `
-			ORDER BY next_attempt_at, id LIMIT $3
-			FOR UPDATE SKIP LOCKED)` + pgClaimSet
-
 	// pgOrderedHead keeps an ordered webhook's claim to the head of each
 	// contact, as claimOrderedQuery does on SQLite. Another node's claim
 	// not yet committed still reads as pending here, so it holds the next
@@ -49,17 +42,21 @@ const (
 				JOIN deliveries p ON p.event_id = pe.id AND p.webhook_id = d.webhook_id AND p.status IN ('pending', 'in_flight', 'retrying')
 				WHERE ev.id = d.event_id AND ev.contact_id <> ''))`
 
-	// pgClaimTakeShared is pgClaimTake among several nodes: also no more
-	// than $6 (the cap less what this node holds) less the live leases the
-	// others hold. In the steady state each holds its share and this takes
-	// nothing away; it holds the cap while the nodes change, when one still
-	// holds claims taken under a bigger share, or a killed one's leases
-	// have not run out.
-	pgClaimTakeShared = `WITH c AS (
+	// pgClaimTake takes up to $3 due deliveries of webhook $1 at $2 under
+	// lease $4 for node $5, and no more than $6 (the cap less what this
+	// node holds) less the live leases the other nodes hold; while they
+	// hold none, up to $7 (what this node may hold alone). In the steady
+	// state each node holds its share and this takes nothing away; it holds
+	// the cap while the nodes change: when one still holds claims taken
+	// under a bigger share, a killed one's leases have not run out, or a
+	// node has not yet seen one that just started (it still counts itself
+	// alone, and would otherwise run its whole cap beside the newcomer's
+	// share: 11 at once under a cap of 8, TestMultiNodeKillNineOneOfThree).
+	pgClaimTake = `WITH c AS (
 			SELECT id FROM deliveries d
 			WHERE webhook_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at <= $2` + pgOrderedHead + `
 			ORDER BY next_attempt_at, id
-			LIMIT greatest(0, least($3::int, $6::int - (SELECT count(*) FROM deliveries
+			LIMIT greatest(0, least($3::int, (SELECT CASE WHEN count(*) = 0 THEN $7::int ELSE $6::int - count(*) END FROM deliveries
 				WHERE webhook_id = $1 AND status = 'in_flight' AND lease_owner <> $5 AND lease_until > $2)))
 			FOR UPDATE SKIP LOCKED)` + pgClaimSet
 
@@ -107,11 +104,11 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 		}
 		left -= n
 		hooks = append(hooks, hookID)
+		alone := 2*s.cap - held
 		if share > 0 {
-			b.Queue(pgClaimTakeShared, hookID, now, n, lease, s.node, s.cap-held)
-		} else {
-			b.Queue(pgClaimTake, hookID, now, n, lease, s.node)
+			alone = s.cap - held
 		}
+		b.Queue(pgClaimTake, hookID, now, n, lease, s.node, s.cap-held, alone)
 	}
 	if len(hooks) == 0 {
 		return nil, nil

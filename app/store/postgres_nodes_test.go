@@ -107,9 +107,18 @@ func TestPostgresNodes(t *testing.T) {
 		if n := claim(b); n != 2 {
 			t.Fatalf("b claimed %d; want its share, 2", n)
 		}
-		// b stops: a, alone, may keep twice the cap.
+		// b stops (or is killed: its requests may still be running). While
+		// its leases are live, a, alone, stays within the cap less them.
 		b.Close()
 		waitFor(t, 3*time.Second, "a counts itself alone", func() bool { return a.LiveNodes() == 1 })
+		if n := claim(a); n != 0 {
+			t.Fatalf("a alone claimed %d while b's 2 leases were live; want none: the cap of 4 less a's 2 and b's 2", n)
+		}
+		// b's leases go back to the queue (as once they run out): a, alone,
+		// may keep twice the cap.
+		if _, err := a.pool.Exec(ctx, "UPDATE deliveries SET status = 'pending', lease_until = 0, lease_owner = '' WHERE lease_owner = $1", b.node); err != nil {
+			t.Fatal(err)
+		}
 		if n := claim(a); n != 6 {
 			t.Fatalf("a alone claimed %d more; want up to twice the cap, 6 more", n)
 		}
