@@ -104,11 +104,13 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 		}
 		left -= n
 		hooks = append(hooks, hookID)
-		alone := 2*s.cap - held
+		// What it may hold while no other node holds a lease: twice the
+		// cap when it counts itself alone, else its part of the cap.
+		noOthers := 2*s.cap - held
 		if share > 0 {
-			alone = s.cap - held
+			noOthers = s.cap - held
 		}
-		b.Queue(pgClaimTake, hookID, now, n, lease, s.node, s.cap-held, alone)
+		b.Queue(pgClaimTake, hookID, now, n, lease, s.node, s.cap-held, noOthers)
 	}
 	if len(hooks) == 0 {
 		return nil, nil

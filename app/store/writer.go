@@ -151,6 +151,8 @@ func (s *SQLite) writer() {
 	}
 }
 
+// countIngests is how many single-event requests batch holds: more than
+// one means clients write concurrently, and pacing pays (see commitGap).
 func countIngests(batch []*writeOp) (n int) {
 	for _, op := range batch {
 		if op.kind == mergeIngest {
