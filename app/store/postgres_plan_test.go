@@ -10,12 +10,12 @@ import (
 )
 
 // The claim runs several times a second on every node, over a table that
-// keeps every delivery until retention: it must read by index, whatever the
-// table holds. It once joined its few claimed ids back to deliveries by a
+// keeps every delivery until retention, and the prunes batch by batch over
+// tables that hold weeks: they must read by index, whatever the tables hold. It once joined its few claimed ids back to deliveries by a
 // hash over the whole table (the planner cannot size a LIMIT that is an
 // expression), 17 ms a claim at 20,000 rows, growing with the table: two
 // nodes drained a burst at 500 deliveries a second.
-func TestPostgresClaimPlanReadsByIndex(t *testing.T) {
+func TestPostgresPlansReadByIndex(t *testing.T) {
 	pgtest.URL(t)
 	ctx := context.Background()
 	s := mustOpenPostgres(t, Options{NodeID: "a"})
@@ -29,7 +29,12 @@ func TestPostgresClaimPlanReadsByIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.pool.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
+	// Messages to prune, as the ingest of new_message events keeps them.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO messages (contact_id, event_id, text, at)
+		SELECT 'c' || g, 'evt_' || g, 'hello', g FROM generate_series(1, 5000) g`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, "ANALYZE deliveries; ANALYZE events; ANALYZE messages"); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := s.pool.Acquire(ctx)
@@ -38,28 +43,47 @@ func TestPostgresClaimPlanReadsByIndex(t *testing.T) {
 	}
 	defer conn.Release()
 	now := s.NowMS()
-	// A custom plan for the first runs of a prepared statement, then
-	// perhaps a generic one: both must hold.
-	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
-			t.Fatal(err)
-		}
-		var plan string
-		err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+pgClaimTake,
-			h.ID, now, 64, now+60_000, "a", 32, 64).Scan(&plan)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var nodes []map[string]any
-		if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range nodes {
-			if scan := seqScan(n["Plan"]); scan != "" {
-				t.Errorf("%s: the claim reads all of %s:\n%s", mode, scan, plan)
+	check := func(name, sql string, args ...any) {
+		t.Helper()
+		// A custom plan for the first runs of a prepared statement, then
+		// perhaps a generic one: both must hold.
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+				t.Fatal(err)
+			}
+			var plan string
+			if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var nodes []map[string]any
+			if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range nodes {
+				if scan := seqScan(n["Plan"]); scan != "" {
+					t.Errorf("%s, %s: reads all of %s:\n%s", name, mode, scan, plan)
+				}
 			}
 		}
 	}
+	check("claim", pgClaimTake, h.ID, now, 64, now+60_000, "a", 32, 64)
+
+	// As a database lives: many more events, nearly every delivery done,
+	// a few past retention. (At a few thousand rows, hashing a whole
+	// table is rightly the cheaper plan.)
+	for _, q := range []string{
+		`INSERT INTO events (id, event, timestamp, data, content_hash, created_at)
+			SELECT 'evt_old' || g, 'contact_created', g, '{}', 'h', g FROM generate_series(1, 50000) g`,
+		`INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, trigger, created_at, updated_at)
+			SELECT 'dlv_old' || g, 'evt_old' || g, '` + h.ID + `', 'succeeded', 0, 'auto', g, g FROM generate_series(1, 50000) g`,
+		"ANALYZE deliveries", "ANALYZE events",
+	} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("prune events", pgPruneEvents, int64(2000), 100)
+	check("prune messages", pgPruneMessages, int64(500), 100)
 	if _, err := conn.Exec(ctx, "RESET plan_cache_mode"); err != nil {
 		t.Fatal(err)
 	}

@@ -268,14 +268,23 @@ func (s *Postgres) DisableFailingWebhooks(ctx context.Context, window time.Durat
 // PruneEvents deletes up to limit events created before beforeMS (see
 // SQLite.PruneEvents).
 func (s *Postgres) PruneEvents(ctx context.Context, beforeMS int64, limit int) (int, error) {
-	return s.deleteRows(ctx, "prune events", `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.created_at < $1
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight', 'retrying'))
-		ORDER BY e.created_at LIMIT $2)`, beforeMS, limit)
+	return s.deleteRows(ctx, "prune events", pgPruneEvents, beforeMS, limit)
 }
+
+// The prunes work batch by batch over tables that hold weeks.
+// TestPostgresPlansReadByIndex checks both read by index. The
+// messages one finds its rows by an array of ids: as IN (subquery) it
+// hashed the whole table on every batch.
+const (
+	pgPruneEvents = `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.created_at < $1
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight', 'retrying'))
+		ORDER BY e.created_at LIMIT $2)`
+	pgPruneMessages = "DELETE FROM messages WHERE id = ANY(ARRAY(SELECT id FROM messages WHERE at < $1 LIMIT $2))"
+)
 
 // PruneOldMessages deletes up to limit remembered messages older than beforeMS.
 func (s *Postgres) PruneOldMessages(ctx context.Context, beforeMS int64, limit int) (int, error) {
-	return s.deleteRows(ctx, "prune messages", "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE at < $1 LIMIT $2)", beforeMS, limit)
+	return s.deleteRows(ctx, "prune messages", pgPruneMessages, beforeMS, limit)
 }
 
 // PruneReconcileRuns deletes runs started before beforeMS, and all but the
