@@ -10,11 +10,13 @@ import (
 )
 
 // The claim runs several times a second on every node, over a table that
-// keeps every delivery until retention, and the prunes batch by batch over
-// tables that hold weeks: they must read by index, whatever the tables hold. It once joined its few claimed ids back to deliveries by a
+// keeps every delivery until retention, and the prunes go batch by batch
+// over tables that hold weeks: they must read by index, whatever the tables
+// hold. The claim once joined its few claimed ids back to deliveries by a
 // hash over the whole table (the planner cannot size a LIMIT that is an
-// expression), 17 ms a claim at 20,000 rows, growing with the table: two
-// nodes drained a burst at 500 deliveries a second.
+// expression): 17 ms a claim at 20,000 rows, growing with the table; two
+// nodes drained a burst at 500 deliveries a second. The messages prune
+// hashed the whole table on every batch.
 func TestPostgresPlansReadByIndex(t *testing.T) {
 	pgtest.URL(t)
 	ctx := context.Background()
