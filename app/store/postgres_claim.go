@@ -60,10 +60,10 @@ const (
 				WHERE webhook_id = $1 AND status = 'in_flight' AND lease_owner <> $5 AND lease_until > $2)))
 			FOR UPDATE SKIP LOCKED)` + pgClaimSet
 
-	// pgClaimSet moves the taken rows in flight. It finds them by id as an
-	// array: joined to c, the planner (which cannot size a LIMIT that is an
-	// expression) hashed the whole deliveries table to find a few rows,
-	// TestPostgresPlansReadByIndex.
+	// pgClaimSet moves the taken rows in flight. It finds them by an array
+	// of ids: joined to c instead, the planner (which cannot size a LIMIT
+	// that is an expression) hashed the whole deliveries table to find a
+	// few rows (TestPostgresPlansReadByIndex).
 	pgClaimSet = `
 		UPDATE deliveries d SET status = 'in_flight', lease_until = $4, lease_owner = $5, updated_at = $2
 		FROM events e WHERE d.id = ANY(ARRAY(SELECT id FROM c)) AND e.id = d.event_id

@@ -43,7 +43,7 @@ func TestPostgresPlansReadByIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Release()
+	defer conn.Release() // plan_cache_mode goes with this test's pool
 	now := s.NowMS()
 	check := func(name, sql string, args ...any) {
 		t.Helper()
@@ -86,9 +86,6 @@ func TestPostgresPlansReadByIndex(t *testing.T) {
 	}
 	check("prune events", pgPruneEvents, int64(2000), 100)
 	check("prune messages", pgPruneMessages, int64(500), 100)
-	if _, err := conn.Exec(ctx, "RESET plan_cache_mode"); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // seqScan names a table some node of an EXPLAIN JSON plan reads whole.
@@ -107,4 +104,53 @@ func seqScan(node any) string {
 		}
 	}
 	return ""
+}
+
+// What the prunes delete: only what is older than the cut, a batch at a
+// time, and never an event that still has a delivery to make.
+func TestPostgresPrunes(t *testing.T) {
+	pgtest.URL(t)
+	ctx := context.Background()
+	s := mustOpenPostgres(t, Options{NodeID: "a"})
+	newWebhook(t, s, "*")
+	if _, err := s.pool.Exec(ctx, `INSERT INTO messages (contact_id, event_id, text, at)
+		SELECT 'c' || g, 'evt_' || g, 'hello', g FROM generate_series(1, 300) g`); err != nil {
+		t.Fatal(err)
+	}
+	count := func(q string) (n int) {
+		t.Helper()
+		if err := s.pool.QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, want := range []int{100, 100, 49, 0} {
+		if n, err := s.PruneOldMessages(ctx, 250, 100); err != nil || n != want {
+			t.Fatalf("pruned %d messages (%v); want %d", n, err, want)
+		}
+	}
+	if n := count("SELECT count(*) FROM messages WHERE at < 250"); n != 0 {
+		t.Fatalf("%d messages before the cut are left", n)
+	}
+	if n := count("SELECT count(*) FROM messages"); n != 51 {
+		t.Fatalf("%d messages left; want the 51 from the cut on", n)
+	}
+
+	// Two old events, one delivered, one still waiting; one new event.
+	evs := []*Event{eventFor(s, "contact_created", "c1"), eventFor(s, "contact_created", "c2"), eventFor(s, "contact_created", "c3")}
+	if _, err := s.InsertEvents(ctx, evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE events SET created_at = 1 WHERE id = ANY($1)", []string{evs[0].ID, evs[1].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE deliveries SET status = 'succeeded' WHERE event_id = $1", evs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneEvents(ctx, 2, 100); err != nil || n != 1 {
+		t.Fatalf("pruned %d events (%v); want the delivered old one", n, err)
+	}
+	if n := count("SELECT count(*) FROM events"); n != 2 {
+		t.Fatalf("%d events left; want the waiting old one and the new one", n)
+	}
 }
