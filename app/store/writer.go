@@ -145,8 +145,10 @@ func (s *SQLite) writer() {
 		}
 		lastStart = time.Now()
 		shared = countIngests(batch) > 1
-		s.commit(s.groupOps(batch))
+		// Counted before the ops are answered, so that whoever was answered
+		// sees its commit counted.
 		s.commits.Add(1)
+		s.commit(s.groupOps(batch))
 		s.maybeRestartWAL()
 	}
 }
