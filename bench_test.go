@@ -419,10 +419,14 @@ func benchWorkload(b *testing.B, t *benchTable, nodes []*heraldProc, tag, metric
 	sent += int64(n)
 	rc.waitDistinct(b, sent)
 	lat := make([]time.Duration, n)
+	ids := make([]string, n)
+	arrived := make([]time.Time, n)
 	for i := range n {
-		at, _ := rc.arrival(fmt.Sprintf("lat-%06d", i))
-		lat[i] = at.Sub(sentAt[i])
+		ids[i] = fmt.Sprintf("lat-%06d", i)
+		arrived[i], _ = rc.arrival(ids[i])
+		lat[i] = arrived[i].Sub(sentAt[i])
 	}
+	t.note("%s steady: %s", tag, tailNote(nodes[0].URL, ids, sentAt, arrived, lat, benchTailN))
 	slices.Sort(lat)
 	slices.Sort(ackIn)
 	p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)

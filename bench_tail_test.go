@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// The latency tail, explained: for the slowest steady events, where the
+// time went, from Herald's own records. A slow tail alone says nothing
+// about its cause; these three spans tell a slow commit, a dispatcher that
+// did not start the attempt, and a slow connection or receiver apart.
+//
+//   - stored: from the request's send to the event's created_at (the ack's
+//     side: the client, the HTTP server, the commit);
+//   - started: from created_at to the first attempt's started_at (waiting
+//     for a claim or a free worker);
+//   - sent: from started_at to the receiver's first sight of the request
+//     (dialling, writing the request).
+//
+// Herald's times are to the millisecond, so each span is within a
+// millisecond or so.
+
+// benchTailN is how many of the slowest events are looked up.
+const benchTailN = 20
+
+type tailSpans struct {
+	stored, started, sent time.Duration
+	attempts              int
+}
+
+// tailNote looks up the n slowest of the events (lat[i] is event ids[i]'s
+// time from send to arrival) on the node at baseURL and says how their
+// time split, on average and at worst.
+func tailNote(baseURL string, ids []string, sentAt, arrived []time.Time, lat []time.Duration, n int) string {
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return int(lat[b] - lat[a]) })
+	order = order[:min(n, len(order))]
+	var sum, worst tailSpans
+	looked := 0
+	for _, i := range order {
+		s, err := eventSpans(baseURL, ids[i], sentAt[i], arrived[i])
+		if err != nil {
+			return "tail: " + err.Error()
+		}
+		looked++
+		sum.stored += s.stored
+		sum.started += s.started
+		sum.sent += s.sent
+		sum.attempts += s.attempts
+		worst.stored = max(worst.stored, s.stored)
+		worst.started = max(worst.started, s.started)
+		worst.sent = max(worst.sent, s.sent)
+		worst.attempts = max(worst.attempts, s.attempts)
+	}
+	if looked == 0 {
+		return "tail: no events"
+	}
+	avg := func(d time.Duration) float64 { return ms(d) / float64(looked) }
+	return fmt.Sprintf("slowest %d (%.1f to %.1f ms): stored avg %.1f / max %.1f ms, attempt started after avg %.1f / max %.1f ms, arrived after avg %.1f / max %.1f ms; attempts %d (most for one: %d)",
+		looked, ms(lat[order[looked-1]]), ms(lat[order[0]]),
+		avg(sum.stored), ms(worst.stored), avg(sum.started), ms(worst.started), avg(sum.sent), ms(worst.sent),
+		sum.attempts, worst.attempts)
+}
+
+// eventSpans reads one event, its (only) delivery and that delivery's
+// first attempt.
+func eventSpans(baseURL, id string, sentAt, arrived time.Time) (tailSpans, error) {
+	var ev struct {
+		CreatedAt  time.Time `json:"created_at"`
+		Deliveries []struct {
+			ID           string
+			AttemptCount int `json:"attempt_count"`
+		}
+	}
+	if _, err := api(http.DefaultClient, "GET", baseURL+"/api/v1/events/"+id, benchToken, nil, &ev); err != nil {
+		return tailSpans{}, err
+	}
+	if len(ev.Deliveries) != 1 {
+		return tailSpans{}, fmt.Errorf("event %s has %d deliveries; want 1", id, len(ev.Deliveries))
+	}
+	var d struct {
+		Attempts []struct {
+			Number    int
+			StartedAt time.Time `json:"started_at"`
+		}
+	}
+	if _, err := api(http.DefaultClient, "GET", baseURL+"/api/v1/deliveries/"+ev.Deliveries[0].ID, benchToken, nil, &d); err != nil {
+		return tailSpans{}, err
+	}
+	if len(d.Attempts) == 0 {
+		return tailSpans{}, fmt.Errorf("delivery %s has no attempts", ev.Deliveries[0].ID)
+	}
+	first := d.Attempts[0].StartedAt
+	for _, a := range d.Attempts {
+		if a.StartedAt.Before(first) {
+			first = a.StartedAt
+		}
+	}
+	return tailSpans{
+		stored:   ev.CreatedAt.Sub(sentAt),
+		started:  first.Sub(ev.CreatedAt),
+		sent:     arrived.Sub(first),
+		attempts: ev.Deliveries[0].AttemptCount,
+	}, nil
+}
