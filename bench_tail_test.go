@@ -12,10 +12,12 @@ import (
 // about its cause; these three spans tell a slow commit, a dispatcher that
 // did not start the attempt, and a slow connection or receiver apart.
 //
-//   - stored: from the request's send to the event's created_at (the ack's
-//     side: the client, the HTTP server, the commit);
-//   - started: from created_at to the first attempt's started_at (waiting
-//     for a claim or a free worker);
+//   - read: from the request's send to the event's created_at, set as
+//     Herald parsed it (the client, the connection, the HTTP server);
+//   - acked: from created_at to the client's receipt of the answer, sent
+//     once the event was committed (the writer, the answer's way back);
+//   - started: from created_at to the first attempt's started_at (the
+//     commit, then waiting for a claim or a free worker);
 //   - sent: from started_at to the receiver's first sight of the request
 //     (dialling, writing the request).
 //
@@ -26,14 +28,14 @@ import (
 const benchTailN = 20
 
 type tailSpans struct {
-	stored, started, sent time.Duration
-	attempts              int
+	read, acked, started, sent time.Duration
+	attempts                   int
 }
 
 // tailNote looks up the n slowest of the events (lat[i] is event ids[i]'s
-// time from send to arrival) on the node at baseURL and says how their
-// time split, on average and at worst.
-func tailNote(baseURL string, ids []string, sentAt, arrived []time.Time, lat []time.Duration, n int) string {
+// time from send to arrival, ackIn[i] from send to the answer) on the node
+// at baseURL and says how their time split, on average and at worst.
+func tailNote(baseURL string, ids []string, sentAt, arrived []time.Time, lat, ackIn []time.Duration, n int) string {
 	order := make([]int, len(ids))
 	for i := range order {
 		order[i] = i
@@ -43,16 +45,18 @@ func tailNote(baseURL string, ids []string, sentAt, arrived []time.Time, lat []t
 	var sum, worst tailSpans
 	looked := 0
 	for _, i := range order {
-		s, err := eventSpans(baseURL, ids[i], sentAt[i], arrived[i])
+		s, err := eventSpans(baseURL, ids[i], sentAt[i], sentAt[i].Add(ackIn[i]), arrived[i])
 		if err != nil {
 			return "tail: " + err.Error()
 		}
 		looked++
-		sum.stored += s.stored
+		sum.read += s.read
+		sum.acked += s.acked
 		sum.started += s.started
 		sum.sent += s.sent
 		sum.attempts += s.attempts
-		worst.stored = max(worst.stored, s.stored)
+		worst.read = max(worst.read, s.read)
+		worst.acked = max(worst.acked, s.acked)
 		worst.started = max(worst.started, s.started)
 		worst.sent = max(worst.sent, s.sent)
 		worst.attempts = max(worst.attempts, s.attempts)
@@ -61,15 +65,15 @@ func tailNote(baseURL string, ids []string, sentAt, arrived []time.Time, lat []t
 		return "tail: no events"
 	}
 	avg := func(d time.Duration) float64 { return ms(d) / float64(looked) }
-	return fmt.Sprintf("slowest %d (%.1f to %.1f ms): stored avg %.1f / max %.1f ms, attempt started after avg %.1f / max %.1f ms, arrived after avg %.1f / max %.1f ms; attempts %d (most for one: %d)",
+	return fmt.Sprintf("slowest %d (%.1f to %.1f ms), avg / max ms: read %.1f / %.1f, acked %.1f / %.1f, attempt started %.1f / %.1f, arrived %.1f / %.1f; attempts %d (most for one: %d)",
 		looked, ms(lat[order[looked-1]]), ms(lat[order[0]]),
-		avg(sum.stored), ms(worst.stored), avg(sum.started), ms(worst.started), avg(sum.sent), ms(worst.sent),
+		avg(sum.read), ms(worst.read), avg(sum.acked), ms(worst.acked), avg(sum.started), ms(worst.started), avg(sum.sent), ms(worst.sent),
 		sum.attempts, worst.attempts)
 }
 
 // eventSpans reads one event, its (only) delivery and that delivery's
 // first attempt.
-func eventSpans(baseURL, id string, sentAt, arrived time.Time) (tailSpans, error) {
+func eventSpans(baseURL, id string, sentAt, ackedAt, arrived time.Time) (tailSpans, error) {
 	var ev struct {
 		CreatedAt  time.Time `json:"created_at"`
 		Deliveries []struct {
@@ -102,7 +106,8 @@ func eventSpans(baseURL, id string, sentAt, arrived time.Time) (tailSpans, error
 		}
 	}
 	return tailSpans{
-		stored:   ev.CreatedAt.Sub(sentAt),
+		read:     ev.CreatedAt.Sub(sentAt),
+		acked:    ackedAt.Sub(ev.CreatedAt),
 		started:  first.Sub(ev.CreatedAt),
 		sent:     arrived.Sub(first),
 		attempts: ev.Deliveries[0].AttemptCount,

@@ -426,7 +426,7 @@ func benchWorkload(b *testing.B, t *benchTable, nodes []*heraldProc, tag, metric
 		arrived[i], _ = rc.arrival(ids[i])
 		lat[i] = arrived[i].Sub(sentAt[i])
 	}
-	t.note("%s steady: %s", tag, tailNote(nodes[0].URL, ids, sentAt, arrived, lat, benchTailN))
+	t.note("%s steady: %s", tag, tailNote(nodes[0].URL, ids, sentAt, arrived, lat, ackIn, benchTailN))
 	slices.Sort(lat)
 	slices.Sort(ackIn)
 	p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
