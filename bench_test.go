@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -256,6 +255,7 @@ func BenchmarkHerald(b *testing.B) {
 		t.row("", "", "", "")
 		t.row("raw loopback HTTP, 64 clients (baseline for "+sync+")", fmt.Sprintf("%.0f req/s", baseline), "1.00", "")
 		b.ReportMetric(baseline, sync+"-baseline-req/s")
+		benchRelay(b, t, baseline)
 		benchMode(b, t, bin, sync, baseline)
 	}
 	t.note("sync: normal (the default) keeps every acknowledged event through a killed process (kill -9, crash); full also through power loss or a kernel crash, since each commit waits for fsync")
@@ -384,57 +384,15 @@ func benchWorkload(b *testing.B, t *benchTable, nodes []*heraldProc, tag, metric
 	b.ReportMetric(batchRate/baseline, metric+"-batch-x-baseline")
 	b.ReportMetric(deliveries/baseline, metric+"-deliveries-x-baseline")
 
-	// Latency at a steady rate: send times paced, matched by id.
-	n := int(benchSteadyRate * benchSteadyFor.Seconds())
-	interval := time.Second / benchSteadyRate
-	sentAt := make([]time.Time, n)
-	ackIn := make([]time.Duration, n)
-	jobs := make(chan int, n)
-	var wg gosync.WaitGroup
-	var sendErrs atomic.Int64
-	for range benchClients {
-		wg.Go(func() {
-			for i := range jobs {
-				body := benchBody(fmt.Sprintf("lat-%06d", i), i)
-				sentAt[i] = time.Now()
-				if err := post(client, eventsURL(i), benchToken, body); err != nil {
-					sendErrs.Add(1)
-				}
-				ackIn[i] = time.Since(sentAt[i])
-			}
-		})
-	}
+	// Latency at a steady rate.
 	cpu0 = cpuTotal()
 	start = time.Now()
-	for i := range n {
-		time.Sleep(time.Until(start.Add(time.Duration(i) * interval))) // pacing, not waiting for work
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	st := benchSteady(b, client, eventsURL, benchToken, rc, "lat-", sent)
 	cpuNote = cpuSince(cpu0, time.Since(start))
-	if e := sendErrs.Load(); e > 0 {
-		b.Fatalf("%d of %d paced events were not acknowledged", e, n)
-	}
-	sent += int64(n)
-	rc.waitDistinct(b, sent)
-	lat := make([]time.Duration, n)
-	ids := make([]string, n)
-	arrived := make([]time.Time, n)
-	for i := range n {
-		ids[i] = fmt.Sprintf("lat-%06d", i)
-		arrived[i], _ = rc.arrival(ids[i])
-		lat[i] = arrived[i].Sub(sentAt[i])
-	}
-	t.note("%s steady: %s", tag, tailNote(nodes[0].URL, ids, sentAt, arrived, lat, ackIn, benchTailN))
-	slices.Sort(lat)
-	slices.Sort(ackIn)
-	p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
-	t.row(fmt.Sprintf("  ingest-to-receive p50 at %d events/s", benchSteadyRate), fmt.Sprintf("%.1f ms", ms(p50)), "", "")
-	t.row(fmt.Sprintf("  ingest-to-receive p99 at %d events/s", benchSteadyRate), fmt.Sprintf("%.1f ms", ms(p99)), "",
-		fmt.Sprintf("%s (<= %.0f ms)", passMiss(ms(p99) <= targetP99), targetP99))
-	t.note("%s steady: %d events over %s; ack p50 %.1f ms, p99 %.1f ms; receive max %.1f ms; %s",
-		tag, n, time.Since(start).Round(time.Millisecond), ms(percentile(ackIn, 0.5)), ms(percentile(ackIn, 0.99)), ms(lat[n-1]), cpuNote)
+	sent += int64(len(st.ids))
+	t.note("%s steady: %s", tag, tailNote(nodes[0].URL, st.ids, st.sentAt, st.arrived, st.lat, st.ackIn, benchTailN))
+	p99 := st.row(t, true)
+	t.note("%s steady: %s; %s", tag, st, cpuNote)
 	b.ReportMetric(ms(p99), metric+"-p99-ms")
 
 	var hwm int64

@@ -197,18 +197,43 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 // left to other nodes' leases; it doubles on each empty claim up to 1s.
 const blockedPoll = 20 * time.Millisecond
 
+// Depth: how many deliveries a webhook may hold claimed, as a multiple of
+// its cap (and the pool, of the workers): the attempts running, and a
+// queue waiting for a turn in claim order. Where ingest hands deliveries
+// over (SQLite), a deep queue rides out a moment's slowness of the
+// receiver or of the commits without falling back on claims: a claim is a
+// write that waits its turn at the writer (10 to 60 ms under steady load,
+// measured), and a webhook that fell back caught up only 16 deliveries a
+// claim. At twice the cap, make bench's steady phase spent its p99 (40 to
+// 400 ms) waiting for claims; at eight times, the slowest deliveries start
+// as their events are acknowledged. PostgreSQL claims only, its nodes
+// sharing the cap, and keeps twice (see pgClaimSet).
+const (
+	claimDepth   = 2
+	handoffDepth = 8
+)
+
+// depth is this dispatcher's (see claimDepth).
+func (d *Dispatcher) depth() int {
+	if d.store.HandsOff() {
+		return handoffDepth
+	}
+	return claimDepth
+}
+
 // room says which webhooks may take more claims, how many each, and how
 // many in all. A webhook is topped up only once half its claims are done.
 func (d *Dispatcher) room() (order []string, slots map[string]int, free int) {
+	depth := d.depth()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	free = 2*d.workers - d.total
+	free = depth*d.workers - d.total
 	slots = make(map[string]int, len(d.hookOrder))
 	n := len(d.hookOrder)
 	for i := range n {
 		id := d.hookOrder[(d.rotate+i)%n]
-		if p := d.pending[id]; p <= d.perHook {
-			slots[id] = 2*d.perHook - p
+		if p := d.pending[id]; p <= depth/2*d.perHook {
+			slots[id] = depth*d.perHook - p
 			order = append(order, id)
 		}
 	}

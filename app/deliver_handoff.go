@@ -24,13 +24,14 @@ func (d *Dispatcher) reserve(evs []*Event) *store.Handoff {
 	if !d.running {
 		return nil
 	}
-	// Hand-offs take half the room, to the running attempts' caps; claims
-	// may fill the rest. So a claim finds room whenever the dispatcher
-	// looks (room), and what ingest left pending is claimed at its next
-	// look; with the whole room, hand-offs refilled it as fast as
-	// attempts freed it, and a delivery left pending waited for a lull in
-	// the load, while newer events went first.
-	free := d.workers - d.total
+	// Hand-offs take half the room (see handoffDepth); claims may fill the
+	// rest. So a claim finds room whenever the dispatcher looks (room),
+	// and what ingest left pending is claimed at its next look; with the
+	// whole room, hand-offs refilled it as fast as attempts freed it, and
+	// a delivery left pending waited for a lull in the load, while newer
+	// events went first.
+	half := handoffDepth / 2
+	free := half*d.workers - d.total
 	var slots map[string]int
 	for _, id := range d.hookOrder {
 		if free <= 0 {
@@ -42,7 +43,7 @@ func (d *Dispatcher) reserve(evs []*Event) *store.Handoff {
 		}
 		// A claim that ran alongside may have left pending above the cap:
 		// then room is below zero and nothing is reserved.
-		room := min(d.perHook-d.pending[id], free)
+		room := min(half*d.perHook-d.pending[id], free)
 		n := 0
 		for _, ev := range evs {
 			if n >= room {

@@ -110,15 +110,15 @@ func TestReserveTakesNothingPastTheCap(t *testing.T) {
 	})
 	evs := []*Event{{Event: "contact_created"}, {Event: "contact_created"}, {Event: "contact_created"}}
 	d.mu.Lock()
-	d.pending[id] = 2*d.perHook + 1
-	d.total += 2*d.perHook + 1
+	d.pending[id] = handoffDepth*d.perHook + 1
+	d.total += handoffDepth*d.perHook + 1
 	d.mu.Unlock()
 	if ho := d.reserve(evs); ho != nil && ho.Slots[id] != 0 {
 		t.Fatalf("reserved %d slots for a webhook already past its room", ho.Slots[id])
 	}
 	d.mu.Lock()
-	d.pending[id] -= 2*d.perHook + 1
-	d.total -= 2*d.perHook + 1
+	d.pending[id] -= handoffDepth*d.perHook + 1
+	d.total -= handoffDepth*d.perHook + 1
 	d.mu.Unlock()
 }
 
