@@ -207,18 +207,16 @@ const blockedPoll = 20 * time.Millisecond
 // claim. At twice the cap, make bench's steady phase spent its p99 (40 to
 // 400 ms) waiting for claims; at eight times, the slowest deliveries start
 // as their events are acknowledged. PostgreSQL claims only, its nodes
-// sharing the cap, and keeps twice (see pgClaimSet).
-const (
-	claimDepth   = 2
-	handoffDepth = 8
-)
+// sharing the cap, and keeps store.ClaimDepth.
+const handoffDepth = 8
 
-// depth is this dispatcher's (see claimDepth).
+// depth is this dispatcher's: handoffDepth, or store.ClaimDepth where
+// ingest does not hand off.
 func (d *Dispatcher) depth() int {
 	if d.store.HandsOff() {
 		return handoffDepth
 	}
-	return claimDepth
+	return store.ClaimDepth
 }
 
 // room says which webhooks may take more claims, how many each, and how

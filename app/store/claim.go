@@ -56,6 +56,13 @@ const claimOrderedQuery = "SELECT " + deliveryColumns + ", e.seq, e.id, e.event,
 			AND p.webhook_id = d.webhook_id AND p.status IN ('pending', 'in_flight', 'retrying')))
 	ORDER BY d.next_attempt_at, d.id LIMIT ?`
 
+// ClaimDepth is how many deliveries a dispatcher that only claims (does
+// not take hand-offs at ingest) may hold claimed per webhook, as a multiple
+// of the webhook's cap: the cap running, the next ones ready. The
+// dispatcher sizes its claims by it, and PostgreSQL reads back from the
+// slots how many a node holds by it (pgClaimSet).
+const ClaimDepth = 2
+
 // ClaimDue marks due waiting (pending or retrying) deliveries in_flight, up to slots[webhookID]
 // for each webhook in order, and at most total overall. For an ordered
 // webhook it takes only the head of each contact (see claimOrderedQuery).
