@@ -198,8 +198,9 @@ func (d *Dispatcher) step(ctx context.Context) time.Duration {
 const blockedPoll = 20 * time.Millisecond
 
 // Depth: how many deliveries a webhook may hold claimed, as a multiple of
-// its cap (and the pool, of the workers): the attempts running, and a
-// queue waiting for a turn in claim order. Where ingest hands deliveries
+// its cap: the attempts running, and a queue waiting for a turn in claim
+// order. The pool stays at store.ClaimDepth times the workers, which
+// bounds the events held in memory (each up to the body limit) as before. Where ingest hands deliveries
 // over (SQLite), a deep queue rides out a moment's slowness of the
 // receiver or of the commits without falling back on claims: a claim is a
 // write that waits its turn at the writer (10 to 60 ms under steady load,
@@ -225,7 +226,7 @@ func (d *Dispatcher) room() (order []string, slots map[string]int, free int) {
 	depth := d.depth()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	free = depth*d.workers - d.total
+	free = store.ClaimDepth*d.workers - d.total
 	slots = make(map[string]int, len(d.hookOrder))
 	n := len(d.hookOrder)
 	for i := range n {

@@ -24,14 +24,14 @@ func (d *Dispatcher) reserve(evs []*Event) *store.Handoff {
 	if !d.running {
 		return nil
 	}
-	// Hand-offs take half the room (see handoffDepth); claims may fill the
-	// rest. So a claim finds room whenever the dispatcher looks (room),
-	// and what ingest left pending is claimed at its next look; with the
-	// whole room, hand-offs refilled it as fast as attempts freed it, and
-	// a delivery left pending waited for a lull in the load, while newer
-	// events went first.
+	// Hand-offs take half the room, a webhook's and the pool's (see
+	// handoffDepth); claims may fill the rest. So a claim finds room
+	// whenever the dispatcher looks (room), and what ingest left pending
+	// is claimed at its next look; with the whole room, hand-offs refilled
+	// it as fast as attempts freed it, and a delivery left pending waited
+	// for a lull in the load, while newer events went first.
 	half := handoffDepth / 2
-	free := half*d.workers - d.total
+	free := store.ClaimDepth/2*d.workers - d.total
 	var slots map[string]int
 	for _, id := range d.hookOrder {
 		if free <= 0 {

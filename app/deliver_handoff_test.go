@@ -126,14 +126,15 @@ func TestReserveTakesNothingPastTheCap(t *testing.T) {
 // while it waits, by the deliveries that later ingests hand over. With the
 // whole room open to hand-offs, they refilled it as fast as attempts freed
 // it, the claim that would take what was left pending never found room,
-// and it waited for a lull in the load: 20 to 30 later events went first
+// and it waited for a lull in the load: 15 to 69 later events went first
 // here, and 100 ms to seconds under make bench's steady ingest. Now a
-// hand-off may still start in the moment before that claim: an event is
-// overtaken by a few at most. Both kinds of room: a webhook's own cap, and
-// the shared pool. With one attempt at a time, arrival order is the order
-// attempts start.
+// hand-off may still start in the moment before each claim that reaches
+// it (with a pool of one worker, a claim takes one or two): an event is
+// overtaken by a few at most (0 to 3 in 30 runs under -race). Both kinds
+// of room: a webhook's own cap, and the shared pool. With one attempt at a
+// time, arrival order is the order attempts start.
 func TestHandOffsDoNotOvertakeLeftDeliveries(t *testing.T) {
-	const mostOvertakes = 4
+	const mostOvertakes = 8
 	for _, tc := range []struct {
 		name             string
 		workers, perHook int
