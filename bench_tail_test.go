@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
@@ -32,24 +33,24 @@ type tailSpans struct {
 	attempts                   int
 }
 
-// tailNote looks up the n slowest of the events (lat[i] is event ids[i]'s
-// time from send to arrival, ackIn[i] from send to the answer) on the node
-// at baseURL and says how their time split, on average and at worst.
-func tailNote(baseURL string, ids []string, sentAt, arrived []time.Time, lat, ackIn []time.Duration, n int) string {
-	order := make([]int, len(ids))
+// tailNote looks up the n slowest of st's events on the node at baseURL
+// and says how their time split, on average and at worst.
+func (st *steadyRun) tailNote(baseURL string, n int) string {
+	order := make([]int, len(st.ids))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return int(lat[b] - lat[a]) })
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(st.lat[b], st.lat[a]) })
 	order = order[:min(n, len(order))]
+	if len(order) == 0 {
+		return "tail: no events"
+	}
 	var sum, worst tailSpans
-	looked := 0
 	for _, i := range order {
-		s, err := eventSpans(baseURL, ids[i], sentAt[i], sentAt[i].Add(ackIn[i]), arrived[i])
+		s, err := eventSpans(baseURL, st.ids[i], st.sentAt[i], st.sentAt[i].Add(st.ackIn[i]), st.arrived[i])
 		if err != nil {
 			return "tail: " + err.Error()
 		}
-		looked++
 		sum.read += s.read
 		sum.acked += s.acked
 		sum.started += s.started
@@ -61,12 +62,9 @@ func tailNote(baseURL string, ids []string, sentAt, arrived []time.Time, lat, ac
 		worst.sent = max(worst.sent, s.sent)
 		worst.attempts = max(worst.attempts, s.attempts)
 	}
-	if looked == 0 {
-		return "tail: no events"
-	}
-	avg := func(d time.Duration) float64 { return ms(d) / float64(looked) }
+	avg := func(d time.Duration) float64 { return ms(d) / float64(len(order)) }
 	return fmt.Sprintf("slowest %d (%.1f to %.1f ms), avg / max ms: read %.1f / %.1f, acked %.1f / %.1f, attempt started %.1f / %.1f, arrived %.1f / %.1f; attempts %d (most for one: %d)",
-		looked, ms(lat[order[looked-1]]), ms(lat[order[0]]),
+		len(order), ms(st.lat[order[len(order)-1]]), ms(st.lat[order[0]]),
 		avg(sum.read), ms(worst.read), avg(sum.acked), ms(worst.acked), avg(sum.started), ms(worst.started), avg(sum.sent), ms(worst.sent),
 		sum.attempts, worst.attempts)
 }

@@ -390,7 +390,7 @@ func benchWorkload(b *testing.B, t *benchTable, nodes []*heraldProc, tag, metric
 	st := benchSteady(b, client, eventsURL, benchToken, rc, "lat-", sent)
 	cpuNote = cpuSince(cpu0, time.Since(start))
 	sent += int64(len(st.ids))
-	t.note("%s steady: %s", tag, tailNote(nodes[0].URL, st.ids, st.sentAt, st.arrived, st.lat, st.ackIn, benchTailN))
+	t.note("%s steady: %s", tag, st.tailNote(nodes[0].URL, benchTailN))
 	p99 := st.row(t, true)
 	t.note("%s steady: %s; %s", tag, st, cpuNote)
 	b.ReportMetric(ms(p99), metric+"-p99-ms")

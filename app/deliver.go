@@ -199,16 +199,17 @@ const blockedPoll = 20 * time.Millisecond
 
 // Depth: how many deliveries a webhook may hold claimed, as a multiple of
 // its cap: the attempts running, and a queue waiting for a turn in claim
-// order. The pool stays at store.ClaimDepth times the workers, which
-// bounds the events held in memory (each up to the body limit) as before. Where ingest hands deliveries
-// over (SQLite), a deep queue rides out a moment's slowness of the
-// receiver or of the commits without falling back on claims: a claim is a
-// write that waits its turn at the writer (10 to 60 ms under steady load,
-// measured), and a webhook that fell back caught up only 16 deliveries a
-// claim. At twice the cap, make bench's steady phase spent its p99 (40 to
-// 400 ms) waiting for claims; at eight times, the slowest deliveries start
-// as their events are acknowledged. PostgreSQL claims only, its nodes
-// sharing the cap, and keeps store.ClaimDepth.
+// order. Where ingest hands deliveries over (SQLite), a deep queue rides
+// out a moment's slowness of the receiver or of the commits without
+// falling back on claims: a claim is a write that waits its turn at the
+// writer (10 to 60 ms under steady load, measured), and a webhook that fell
+// back caught up only 16 deliveries a claim. At twice the cap, make bench's
+// steady phase spent its p99 (40 to 400 ms) waiting for claims; at eight
+// times, the slowest deliveries start as their events are acknowledged.
+// PostgreSQL claims only, its nodes sharing the cap, and keeps
+// store.ClaimDepth. The pool stays at store.ClaimDepth times the workers
+// on both: that bounds the events held in memory (each up to the body
+// limit) as before.
 const handoffDepth = 8
 
 // depth is this dispatcher's: handoffDepth, or store.ClaimDepth where

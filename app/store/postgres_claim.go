@@ -22,11 +22,12 @@ import (
 //   - The per-webhook cap is split by the live nodes (herald_nodes): with
 //     N nodes alive, each holds at most cap/N claims of a webhook at once
 //     (at least one), so at most cap attempts run at once across the
-//     cluster. A node alone keeps up to twice the cap claimed (cap
-//     running, the rest ready). What a node holds is the dispatcher's own
-//     count, which the slots carry (slots = ClaimDepth × cap − held,
-//     deliver.go; SQLite's deeper queue does not apply here): it drops as soon as a receiver has answered, so
-//     the next claim never waits for the outcome's commit. Counting leases
+//     cluster. A node alone keeps up to ClaimDepth times the cap claimed
+//     (cap running, the rest ready; SQLite's deeper queue does not apply
+//     here). What a node holds is the dispatcher's own count, which the
+//     slots carry (slots = ClaimDepth × cap − held, deliver.go): it drops
+//     as soon as a receiver has answered, so the next claim never waits
+//     for the outcome's commit. Counting leases
 //     in the database instead lagged by that commit, and a node that found
 //     its share full went to sleep until its next poll. The others' live
 //     leases are still counted (pgClaimTake), for the moments when the
@@ -108,8 +109,8 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 		}
 		left -= n
 		hooks = append(hooks, hookID)
-		// What it may hold while no other node holds a lease: twice the
-		// cap when it counts itself alone, else its part of the cap.
+		// What it may hold while no other node holds a lease: ClaimDepth
+		// times the cap when it counts itself alone, else its part of it.
 		noOthers := ClaimDepth*s.cap - held
 		if share > 0 {
 			noOthers = s.cap - held
