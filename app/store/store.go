@@ -97,6 +97,7 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	if err := createDatabase(path); err != nil {
 		return nil, err
 	}
+	tuneMalloc()
 	syncPragma := "NORMAL" // WAL + NORMAL: a commit survives a killed process
 	if o.Sync == "full" {
 		syncPragma = "FULL" // also survives power loss
