@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"strconv"
@@ -145,7 +146,7 @@ func bodyJSON(c *fiber.Ctx, v any) error {
 }
 
 func decodeBody(body []byte, v any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(CodeMalformedJSON, "", "the request body must be a JSON object")
 	}
 	return decodeStrict(body, v)

@@ -132,11 +132,14 @@ func (a *App) readBody(c *fiber.Ctx) error {
 	if gz {
 		need += limit // and the inflated copy
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), bodyBudgetWait)
-	defer cancel()
-	if err := a.bodies.acquire(ctx, need); err != nil {
-		c.Set(fiber.HeaderRetryAfter, "1")
-		return errorf(CodeUnavailable, "", "too many request bodies are being read at once; try again")
+	if !a.bodies.tryAcquire(need) { // the common case: no timer to set up
+		ctx, cancel := context.WithTimeout(context.Background(), bodyBudgetWait)
+		err := a.bodies.acquire(ctx, need)
+		cancel()
+		if err != nil {
+			c.Set(fiber.HeaderRetryAfter, "1")
+			return errorf(CodeUnavailable, "", "too many request bodies are being read at once; try again")
+		}
 	}
 	defer a.bodies.release(need)
 
@@ -171,19 +174,28 @@ func bodyEncoding(v string) (gzip bool, err error) {
 	return false, errorf(CodeUnsupportedEncoding, "", "Content-Encoding %q is not accepted; send the body uncompressed or gzip-compressed", v)
 }
 
-// readUpTo reads r to the end, failing with a 413 past limit bytes.
+// readUpTo reads r to the end, failing with a 413 past limit bytes. With
+// the size known (Content-Length) it reads into a buffer of that size plus
+// one byte, to see the end, and allocates nothing more.
 func readUpTo(r io.Reader, limit, sizeHint int) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, min(sizeHint, limit)+1))
-	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
-	switch {
-	case err != nil && isTimeout(err):
-		return nil, errorf(CodeTimeout, "", "the request body was not received in time")
-	case err != nil:
-		return nil, errorf(CodeBadRequest, "", "the request body could not be read: %s", err.Error())
-	case n > int64(limit):
-		return nil, errorf(CodeTooLarge, "", "the request body is over the limit of %d bytes", limit)
+	buf := make([]byte, 0, min(sizeHint, limit)+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(max(cap(buf), 512), limit+1-len(buf)))
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), limit+1)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case len(buf) > limit:
+			return nil, errorf(CodeTooLarge, "", "the request body is over the limit of %d bytes", limit)
+		case err == io.EOF:
+			return buf, nil
+		case err != nil && isTimeout(err):
+			return nil, errorf(CodeTimeout, "", "the request body was not received in time")
+		case err != nil:
+			return nil, errorf(CodeBadRequest, "", "the request body could not be read: %s", err.Error())
+		}
 	}
-	return buf.Bytes(), nil
 }
 
 // gunzipUpTo inflates a gzip body, failing with a 413 as soon as the result
@@ -212,13 +224,26 @@ func isTimeout(err error) bool {
 // bodyBudget is a byte semaphore: a body being read holds its size until
 // its request is answered.
 type bodyBudget struct {
-	mu   sync.Mutex
-	free int
-	wake chan struct{} // closed and replaced whenever bytes are given back
+	mu      sync.Mutex
+	free    int
+	waiting int           // requests in acquire, waiting for room
+	wake    chan struct{} // closed and replaced when bytes are given back while some wait
 }
 
 func newBodyBudget(n int) *bodyBudget { return &bodyBudget{free: n, wake: make(chan struct{})} }
 
+// tryAcquire takes n bytes if they are free now.
+func (b *bodyBudget) tryAcquire(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.free >= n {
+		b.free -= n
+		return true
+	}
+	return false
+}
+
+// acquire takes n bytes, waiting for them until ctx ends.
 func (b *bodyBudget) acquire(ctx context.Context, n int) error {
 	for {
 		b.mu.Lock()
@@ -227,12 +252,20 @@ func (b *bodyBudget) acquire(ctx context.Context, n int) error {
 			b.mu.Unlock()
 			return nil
 		}
+		b.waiting++
 		wake := b.wake
 		b.mu.Unlock()
+		var err error
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
+		}
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -240,8 +273,10 @@ func (b *bodyBudget) acquire(ctx context.Context, n int) error {
 func (b *bodyBudget) release(n int) {
 	b.mu.Lock()
 	b.free += n
-	close(b.wake)
-	b.wake = make(chan struct{})
+	if b.waiting > 0 {
+		close(b.wake)
+		b.wake = make(chan struct{})
+	}
 	b.mu.Unlock()
 }
 

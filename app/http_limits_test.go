@@ -6,6 +6,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -400,5 +402,51 @@ func TestBodyBudget(t *testing.T) {
 	}
 	if b.free != 0 {
 		t.Fatalf("free = %d, want 0", b.free)
+	}
+	if b.tryAcquire(1) {
+		t.Fatal("tryAcquire took a byte of a full budget")
+	}
+	b.release(40)
+	if !b.tryAcquire(40) || b.free != 0 {
+		t.Fatalf("tryAcquire(40) of 40 free failed; free = %d", b.free)
+	}
+}
+
+// readUpTo keeps every byte up to the limit, refuses the one past it,
+// whatever the size hint says and however the reader splits its reads.
+func TestReadUpTo(t *testing.T) {
+	const limit = 1000
+	for _, size := range []int{0, 1, 511, 512, 513, 999, 1000, 1001, 5000} {
+		want := bytes.Repeat([]byte("abcdefg"), size/7+1)[:size]
+		for _, hint := range []int{0, size, size / 2, size * 3} {
+			for _, oneByte := range []bool{false, true} {
+				var r io.Reader = bytes.NewReader(want)
+				if oneByte {
+					r = iotest.OneByteReader(r)
+				}
+				got, err := readUpTo(r, limit, hint)
+				if size > limit {
+					var e *Error
+					if !errors.As(err, &e) || e.Code != CodeTooLarge {
+						t.Errorf("size %d, hint %d: err %v, want %s", size, hint, err, CodeTooLarge)
+					}
+					continue
+				}
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("size %d, hint %d, one byte at a time %v: got %d bytes, err %v", size, hint, oneByte, len(got), err)
+				}
+			}
+		}
+	}
+	// With Content-Length known, the body is read into one buffer, the
+	// size of the body: it once grew a bytes.Buffer past it.
+	body := bytes.Repeat([]byte("x"), 300)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := readUpTo(bytes.NewReader(body), limit, len(body)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 2 { // the buffer, and the reader the closure makes
+		t.Errorf("reading a 300-byte body of known size took %.0f allocations; want at most 2", allocs)
 	}
 }
