@@ -386,8 +386,17 @@ func TestBodyBudget(t *testing.T) {
 	if err := b.acquire(ctx, 60); err == nil {
 		t.Fatal("acquired 120 of 100 bytes")
 	}
+	if n := b.waitingNow(); n != 0 {
+		t.Fatalf("%d waiting after the only waiter gave up; want 0", n)
+	}
 	got := make(chan error, 1)
 	go func() { got <- b.acquire(context.Background(), 60) }()
+	// Release only once it waits: a release wakes only those waiting.
+	for deadline := time.Now().Add(5 * time.Second); b.waitingNow() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second reader never waited")
+		}
+	}
 	b.release(60)
 	select {
 	case err := <-got:
@@ -449,4 +458,10 @@ func TestReadUpTo(t *testing.T) {
 	if allocs > 2 { // the buffer, and the reader the closure makes
 		t.Errorf("reading a 300-byte body of known size took %.0f allocations; want at most 2", allocs)
 	}
+}
+
+func (b *bodyBudget) waitingNow() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiting
 }
