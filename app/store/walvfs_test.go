@@ -1,0 +1,303 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A commit's WAL writes reach the file in a few calls, not two per page.
+func TestWALVFSGathersACommitsWrites(t *testing.T) {
+	s := mustOpen(t, Options{})
+	newWebhook(t, s, "*")
+	ctx := context.Background()
+	asked0, written0 := walVFSCounts()
+	const n = 200
+	for i := range n {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asked1, written1 := walVFSCounts()
+	asked, written := asked1-asked0, written1-written0
+	t.Logf("%d commits: SQLite asked for %d WAL writes, %d reached the file", n, asked, written)
+	if asked < 4*n {
+		t.Fatalf("only %d WAL writes asked for %d commits: are the connections on the %q VFS?", asked, n, walVFS)
+	}
+	if written > asked/3 {
+		t.Fatalf("%d of %d WAL writes reached the file one by one; want them gathered", written, asked)
+	}
+	if got, err := s.FindEvents(ctx, EventFilter{Limit: n}); err != nil || len(got) != n {
+		t.Fatalf("read back %d events (%v); want %d", len(got), err, n)
+	}
+}
+
+// Readers on other connections never see a commit before all of its WAL
+// frames are in the file. Transactions of random sizes, some larger than
+// the writer's page cache (so SQLite writes frames mid-transaction and
+// overwrites them, and rewrites their checksums at commit), some rolled
+// back, with checkpoints and WAL restarts beside them. Readers check that a
+// running total committed with the rows agrees with the rows, and that
+// rows hold what was written; at the end SQLite's integrity check runs on
+// a connection without the VFS.
+func TestWALVFSReadersNeverSeeTornCommits(t *testing.T) {
+	if err := registerWALVFS(); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"NORMAL", "FULL"} {
+		t.Run(mode, func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			tornCommitRun(t, seed, mode)
+		})
+	}
+}
+
+func tornCommitRun(t *testing.T, seed uint64, syncMode string) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	if err := createDatabase(path); err != nil {
+		t.Fatal(err)
+	}
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=5000&_synchronous=%s&vfs=%s", path, syncMode, walVFS)
+	open := func(conns int) *sql.DB {
+		db, err := sql.Open("sqlite3", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(conns)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	w, r, ck := open(1), open(4), open(1)
+	ctx := context.Background()
+	for _, q := range []string{
+		"PRAGMA cache_size = 16", // pages: big transactions spill
+		"PRAGMA wal_autocheckpoint = 0",
+		"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL, crc INTEGER NOT NULL)",
+		"CREATE TABLE total (rows INTEGER NOT NULL, bytes INTEGER NOT NULL)",
+		"INSERT INTO total VALUES (0, 0)",
+	} {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	done := make(chan struct{})
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for k := range 3 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(k+1)))
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := checkSnapshot(ctx, r, rng); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Duration(rng.IntN(5)) * time.Millisecond):
+			}
+			mode := []string{"PASSIVE", "PASSIVE", "PASSIVE", "RESTART", "TRUNCATE"}[rng.IntN(5)]
+			if _, err := ck.ExecContext(ctx, "PRAGMA wal_checkpoint("+mode+")"); err != nil {
+				errs <- fmt.Errorf("checkpoint %s: %w", mode, err)
+				return
+			}
+		}
+	})
+
+	rng := rand.New(rand.NewPCG(seed, 0))
+	var ids []int64
+	deadline := time.Now().Add(2 * time.Second)
+	for n := 0; time.Now().Before(deadline) || n < 50; n++ {
+		var err error
+		ids, err = writeRandomTx(ctx, w, rng, ids)
+		if err != nil {
+			t.Fatalf("transaction %d: %v", n, err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	plain, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	var ok string
+	if err := plain.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check = %q, %v", ok, err)
+	}
+	if err := checkSnapshot(ctx, plain, rng); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeRandomTx inserts, rewrites and deletes rows in one transaction and
+// keeps the running total with them; one in eight is rolled back. It
+// returns the ids that exist afterwards.
+func writeRandomTx(ctx context.Context, db *sql.DB, rng *rand.Rand, ids []int64) ([]int64, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return ids, err
+	}
+	defer tx.Rollback()
+	next := append([]int64(nil), ids...)
+	body := func() ([]byte, int64) {
+		b := make([]byte, 1+rng.IntN([]int{100, 3000, 20000}[rng.IntN(3)]))
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b, int64(crc32.ChecksumIEEE(b))
+	}
+	for range 1 + rng.IntN([]int{3, 40, 400}[rng.IntN(3)]) {
+		switch op := rng.IntN(10); {
+		case op < 6 || len(next) == 0:
+			b, c := body()
+			res, err := tx.ExecContext(ctx, "INSERT INTO t (body, crc) VALUES (?, ?)", b, c)
+			if err != nil {
+				return ids, err
+			}
+			id, _ := res.LastInsertId()
+			next = append(next, id)
+		case op < 9:
+			b, c := body()
+			if _, err := tx.ExecContext(ctx, "UPDATE t SET body = ?, crc = ? WHERE id = ?", b, c, next[rng.IntN(len(next))]); err != nil {
+				return ids, err
+			}
+		default:
+			i := rng.IntN(len(next))
+			if _, err := tx.ExecContext(ctx, "DELETE FROM t WHERE id = ?", next[i]); err != nil {
+				return ids, err
+			}
+			next = append(next[:i], next[i+1:]...)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE total SET rows = (SELECT count(*) FROM t), bytes = (SELECT coalesce(sum(length(body)), 0) FROM t)"); err != nil {
+		return ids, err
+	}
+	if rng.IntN(8) == 0 {
+		return ids, tx.Rollback()
+	}
+	return next, tx.Commit()
+}
+
+// checkSnapshot reads, in one read transaction, the running total and the
+// rows it counts, and checks a few rows' bodies against their checksums.
+func checkSnapshot(ctx context.Context, db *sql.DB, rng *rand.Rand) error {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var rows, bytes, n, sum int64
+	if err := tx.QueryRowContext(ctx, "SELECT rows, bytes FROM total").Scan(&rows, &bytes); err != nil {
+		return fmt.Errorf("read total: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(length(body)), 0) FROM t").Scan(&n, &sum); err != nil {
+		return fmt.Errorf("count rows: %w", err)
+	}
+	if n != rows || sum != bytes {
+		return fmt.Errorf("a reader saw %d rows of %d bytes, but the total committed with them says %d rows of %d bytes", n, sum, rows, bytes)
+	}
+	q, err := tx.QueryContext(ctx, "SELECT id, body, crc FROM t WHERE id >= ? ORDER BY id LIMIT 20", rng.Int64N(max(rows, 1)))
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	for q.Next() {
+		var id, crc int64
+		var b []byte
+		if err := q.Scan(&id, &b, &crc); err != nil {
+			return err
+		}
+		if int64(crc32.ChecksumIEEE(b)) != crc {
+			return fmt.Errorf("row %d: its body does not match its checksum", id)
+		}
+	}
+	return q.Err()
+}
+
+// A WAL write that fails reaches SQLite as a failed commit (gathered writes
+// go out at the commit frame, where an error can still be returned), and
+// what was committed before stays readable. The file-size limit makes the
+// kernel refuse the write, as a full disk would.
+func TestWALVFSFailedWriteFailsTheCommit(t *testing.T) {
+	if err := registerWALVFS(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "t.db")
+	if err := createDatabase(path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_journal_mode=WAL&vfs=%s", path, walVFS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		"PRAGMA wal_autocheckpoint = 0",
+		"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+		"INSERT INTO t (body) VALUES (zeroblob(1000))",
+		"PRAGMA wal_checkpoint(TRUNCATE)", // the WAL file is empty again
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := old
+	lim.Cur = 16 << 10 // the database file is smaller; the WAL may grow to this
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	const forty = "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 40) INSERT INTO t (body) SELECT randomblob(1000) FROM s"
+	_, commitErr := db.Exec(forty)
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if commitErr == nil {
+		t.Fatal("a commit whose WAL write the kernel refused succeeded")
+	}
+	if msg := commitErr.Error(); !strings.Contains(msg, "disk") {
+		t.Fatalf("the commit failed for another reason: %v", commitErr)
+	}
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("after the failed commit: %d rows (%v); want the 1 committed before", n, err)
+	}
+	if _, err := db.Exec(forty); err != nil {
+		t.Fatalf("the same commit once the limit is lifted: %v", err)
+	}
+	var ok string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check = %q, %v", ok, err)
+	}
+}
