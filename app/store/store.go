@@ -107,10 +107,8 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	// multi-row statements come in a shape per row count, so room for many.
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=256",
 		path, busyTimeoutMS, syncPragma)
-	if err := registerWALVFS(); err != nil {
-		log.Warn("WAL writes go one page at a time", "error", err)
-	} else {
-		dsn += "&vfs=" + walVFS
+	if err := sqliteSetup.err(); err != nil {
+		log.Warn("SQLite runs without Herald's tuning", "error", err)
 	}
 	clock := o.Now
 	if clock == nil {
@@ -201,14 +199,6 @@ func (s *SQLite) openWriter(o Options) error {
 	// past that only when the WAL's content does.
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
 		return fmt.Errorf("configure checkpoints: %w", err)
-	}
-	// A multi-row statement inside a transaction keeps a journal of the
-	// pages it changed, to undo itself if it fails halfway; past 64 KiB
-	// SQLite spills that journal to a temporary file, created, written page
-	// by page and deleted within the commit. In memory it is a few hundred
-	// KiB for a moment, and no system calls.
-	if _, err := conn.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
-		return fmt.Errorf("configure writer: %w", err)
 	}
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&s.frameSize); err != nil {
 		return fmt.Errorf("read page size: %w", err)

@@ -51,6 +51,7 @@ struct HFile {
 
 static sqlite3_vfs hvfs;
 static sqlite3_vfs *parent;
+static int registerVFS(void);
 
 #define REAL(f) (((HFile *)(f))->real)
 
@@ -64,9 +65,25 @@ static int flush(HFile *p) {
   return p->real->pMethods->xWrite(p->real, p->buf, n, p->off);
 }
 
+// writeInPieces writes n bytes in calls of at most GATHER_MAX. SQLite
+// writes more than the default VFS can in one call in one place: a
+// statement journal moving from memory to a file writes its whole memory
+// chunk (the spill size) at once, which failed as a full disk with a spill
+// size of 128 KiB or more.
+static int writeInPieces(HFile *p, const unsigned char *data, int n, sqlite3_int64 off) {
+  while (n > GATHER_MAX) {
+    int rc = p->real->pMethods->xWrite(p->real, data, GATHER_MAX, off);
+    if (rc != SQLITE_OK) return rc;
+    data += GATHER_MAX;
+    off += GATHER_MAX;
+    n -= GATHER_MAX;
+  }
+  return p->real->pMethods->xWrite(p->real, data, n, off);
+}
+
 static int hWrite(sqlite3_file *f, const void *data, int n, sqlite3_int64 off) {
   HFile *p = (HFile *)f;
-  if (!p->isWal) return p->real->pMethods->xWrite(p->real, data, n, off);
+  if (!p->isWal) return writeInPieces(p, data, n, off);
   __atomic_fetch_add(&herald_walvfs_wal_writes, 1, __ATOMIC_RELAXED);
   // The page of a commit frame follows its header.
   int commitPage = p->commitHeader && p->len > 0 && off == p->off + p->len;
@@ -204,8 +221,23 @@ static void xDlError(sqlite3_vfs *v, int n, char *msg) { parent->xDlError(parent
 static void (*xDlSym(sqlite3_vfs *v, void *h, const char *sym))(void) { return parent->xDlSym(parent, h, sym); }
 static void xDlClose(sqlite3_vfs *v, void *h) { parent->xDlClose(parent, h); }
 
-int herald_walvfs_register(void) {
+int herald_sqlite_setup(int spill, int *configRC) {
   if (parent != NULL) return SQLITE_OK;
+  *configRC = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, spill);
+  int rc = registerVFS();
+  if (rc != SQLITE_OK && *configRC == SQLITE_OK) {
+    sqlite3_shutdown();
+    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 64 * 1024);
+  }
+  return rc;
+}
+
+const char *herald_default_vfs(void) {
+  sqlite3_vfs *d = sqlite3_vfs_find(NULL);
+  return d ? d->zName : "";
+}
+
+static int registerVFS(void) {
   sqlite3_vfs *d = sqlite3_vfs_find(NULL);
   if (d == NULL) return SQLITE_ERROR;
   hvfs.iVersion = 2;  // no system-call overrides: those stay the default VFS's
@@ -226,5 +258,7 @@ int herald_walvfs_register(void) {
   hvfs.xGetLastError = d->xGetLastError ? xGetLastError : NULL;
   hvfs.xCurrentTimeInt64 = d->iVersion >= 2 && d->xCurrentTimeInt64 ? xCurrentTimeInt64 : NULL;
   parent = d;
-  return sqlite3_vfs_register(&hvfs, 0);
+  int rc = sqlite3_vfs_register(&hvfs, 1);
+  if (rc != SQLITE_OK) parent = NULL;
+  return rc;
 }

@@ -68,13 +68,23 @@ struct sqlite3_vfs {
 #define SQLITE_OPEN_MAIN_DB 0x00000100
 #define SQLITE_OPEN_WAL 0x00080000
 
+int sqlite3_config(int, ...);
+int sqlite3_shutdown(void);
 sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName);
 int sqlite3_vfs_register(sqlite3_vfs *, int makeDflt);
 sqlite3_file *sqlite3_database_file_object(const char *);
 
-// herald_walvfs_register registers the VFS "herald" over the default one;
-// SQLITE_OK, or SQLite's error.
-int herald_walvfs_register(void);
+#define SQLITE_CONFIG_STMTJRNL_SPILL 26
+
+// herald_sqlite_setup sets SQLite's statement-journal spill size to spill
+// bytes (*configRC is sqlite3_config's answer), then registers the VFS
+// "herald" over the default one and makes it the default. It returns the
+// registration's answer; if that failed, the spill size is SQLite's own
+// again (the default VFS cannot write a spilled journal that big).
+int herald_sqlite_setup(int spill, int *configRC);
+
+// herald_default_vfs is the name of the VFS new connections use.
+const char *herald_default_vfs(void);
 
 // Counters for tests: writes SQLite asked for on WAL files, and the writes
 // that reached the file system.

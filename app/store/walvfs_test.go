@@ -14,6 +14,17 @@ import (
 	"time"
 )
 
+// The setup only takes if it is made before SQLite starts: every
+// connection then opens through the VFS.
+func TestSQLiteSetUpBeforeUse(t *testing.T) {
+	if err := sqliteSetup.err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := defaultVFS(); got != walVFS {
+		t.Fatalf("new connections open through the %q VFS; want %q", got, walVFS)
+	}
+}
+
 // A commit's WAL writes reach the file in a few calls, not two per page.
 func TestWALVFSGathersACommitsWrites(t *testing.T) {
 	s := mustOpen(t, Options{})
@@ -49,7 +60,7 @@ func TestWALVFSGathersACommitsWrites(t *testing.T) {
 // rows hold what was written; at the end SQLite's integrity check runs on
 // a connection without the VFS.
 func TestWALVFSReadersNeverSeeTornCommits(t *testing.T) {
-	if err := registerWALVFS(); err != nil {
+	if err := sqliteSetup.err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"NORMAL", "FULL"} {
@@ -246,7 +257,7 @@ func checkSnapshot(ctx context.Context, db *sql.DB, rng *rand.Rand) error {
 // what was committed before stays readable. The file-size limit makes the
 // kernel refuse the write, as a full disk would.
 func TestWALVFSFailedWriteFailsTheCommit(t *testing.T) {
-	if err := registerWALVFS(); err != nil {
+	if err := sqliteSetup.err(); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "t.db")
@@ -299,5 +310,41 @@ func TestWALVFSFailedWriteFailsTheCommit(t *testing.T) {
 	var ok string
 	if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
 		t.Fatalf("integrity_check = %q, %v", ok, err)
+	}
+}
+
+// A statement's undo journal that outgrows subJournalSpill moves to a file
+// in one write of the whole spill size, more than the default VFS writes in
+// one call; the VFS writes it in pieces. (Without, the statement failed as
+// "database or disk is full".)
+func TestStatementJournalSpillsToAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	const rows = 3 * subJournalSpill / 2 / 1000 // 1.5 times the spill size, in 1000-byte bodies
+	for _, q := range []string{
+		"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+		fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) INSERT INTO t (body) SELECT randomblob(1000) FROM s", rows),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// Inside a transaction, a statement that changes many rows and may fail
+	// halfway (NOT NULL) keeps a journal of every page it changes.
+	if _, err := tx.Exec("UPDATE t SET body = randomblob(1000)"); err != nil {
+		t.Fatalf("an update whose undo journal outgrew memory: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }
