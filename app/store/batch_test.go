@@ -8,12 +8,11 @@ import (
 )
 
 // Four clients storing 500-message batches at once: the undo journals of
-// their multi-row statements are large (past SQLite's default in-memory
-// limit of 64 KiB, under subJournalSpill). Every batch must be stored.
-// (With that limit raised to 256 or 512 KiB and the default VFS, SQLite
-// answered SQLITE_FULL here on a disk with room to spare: a journal that
-// moves to a file is written in one call larger than that VFS can take.
-// TestStatementJournalSpillsToAFile has that case.)
+// their multi-row statements grow past SQLite's in-memory limit (64 KiB)
+// and go to the VFS (vfs_memjournal.c). Every batch must be stored. (With
+// that limit raised to 256 or 512 KiB through sqlite3_config, SQLite
+// answered SQLITE_FULL here on a disk with room to spare: the default VFS
+// cannot write a journal's whole memory chunk in one call.)
 func TestBigBatchesAtOnce(t *testing.T) {
 	s := mustOpen(t, Options{})
 	newWebhook(t, s, "*")

@@ -107,8 +107,8 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	// multi-row statements come in a shape per row count, so room for many.
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=256",
 		path, busyTimeoutMS, syncPragma)
-	if err := sqliteSetup.err(); err != nil {
-		log.Warn("SQLite runs without Herald's tuning", "error", err)
+	if err := vfsErr(); err != nil {
+		log.Warn("SQLite runs on its own VFS: more system calls per commit", "error", err)
 	}
 	clock := o.Now
 	if clock == nil {

@@ -1,8 +1,11 @@
-// The WAL write gatherer. See walvfs.go for why it exists; in short: SQLite
-// writes each WAL frame as two pwrite calls (a 24-byte header, then the
-// page), so a commit of n pages costs 2n system calls. This VFS passes every
-// call through to the default one, except that writes to a WAL file that
-// follow each other are gathered in memory and written with one call.
+// The herald VFS. See vfs.go for why it exists. It passes every call
+// through to the default VFS, except for two kinds of file:
+//   - sub-journals (statement journals) stay in memory up to a bound
+//     (vfs_memjournal.c);
+//   - on a WAL file, writes that follow each other are gathered in memory
+//     and written with one call. SQLite writes each WAL frame as two pwrite
+//     calls (a 24-byte header, then the page): a commit of n pages cost 2n
+//     system calls.
 //
 // When gathered writes must reach the file:
 //   - when the page of a commit frame (a frame header whose "database size
@@ -24,34 +27,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "walvfs.h"
+#include "vfs.h"
 
-// At most this much is gathered: the default VFS writes at most 128 KiB - 1
-// bytes in one call (it masks the length with 0x1ffff) and reports a
-// shorter write as a full disk.
-#define GATHER_MAX (64 * 1024)
+// At most this much is gathered.
+#define GATHER_MAX WRITE_MAX
 #define FRAME_HEADER 24
 
-volatile long long herald_walvfs_wal_writes;
-volatile long long herald_walvfs_wal_flushes;
+volatile long long herald_vfs_wal_writes;
+volatile long long herald_vfs_wal_flushes;
+volatile long long herald_vfs_subjournals;
+volatile long long herald_vfs_subjournal_files;
 
-typedef struct HFile HFile;
-struct HFile {
-  sqlite3_file base;           // base.pMethods points at methods below
-  sqlite3_io_methods methods;  // the real file's, each slot wrapped
-  sqlite3_file *real;          // the default VFS's file, after this struct
-  HFile *wal;                  // a main database: its connection's open WAL
-  HFile *db;                   // a WAL: its main database, if one of ours
-  int isWal;
-  int commitHeader;  // the last gathered write was a commit frame's header
-  unsigned char *buf;
-  int len;
-  sqlite3_int64 off;  // the file offset of buf[0]
-};
-
+sqlite3_vfs *herald_parent_vfs;
+#define parent herald_parent_vfs
 static sqlite3_vfs hvfs;
-static sqlite3_vfs *parent;
-static int registerVFS(void);
 
 #define REAL(f) (((HFile *)(f))->real)
 
@@ -61,30 +50,27 @@ static int flush(HFile *p) {
   int n = p->len;
   p->len = 0;
   p->commitHeader = 0;
-  __atomic_fetch_add(&herald_walvfs_wal_flushes, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&herald_vfs_wal_flushes, 1, __ATOMIC_RELAXED);
   return p->real->pMethods->xWrite(p->real, p->buf, n, p->off);
 }
 
-// writeInPieces writes n bytes in calls of at most GATHER_MAX. SQLite
-// writes more than the default VFS can in one call in one place: a
-// statement journal moving from memory to a file writes its whole memory
-// chunk (the spill size) at once, which failed as a full disk with a spill
-// size of 128 KiB or more.
-static int writeInPieces(HFile *p, const unsigned char *data, int n, sqlite3_int64 off) {
-  while (n > GATHER_MAX) {
-    int rc = p->real->pMethods->xWrite(p->real, data, GATHER_MAX, off);
+// herald_write_in_pieces writes n bytes to a file of the default VFS in
+// calls it can take.
+int herald_write_in_pieces(sqlite3_file *real, const unsigned char *data, sqlite3_int64 n, sqlite3_int64 off) {
+  while (n > WRITE_MAX) {
+    int rc = real->pMethods->xWrite(real, data, WRITE_MAX, off);
     if (rc != SQLITE_OK) return rc;
-    data += GATHER_MAX;
-    off += GATHER_MAX;
-    n -= GATHER_MAX;
+    data += WRITE_MAX;
+    off += WRITE_MAX;
+    n -= WRITE_MAX;
   }
-  return p->real->pMethods->xWrite(p->real, data, n, off);
+  return real->pMethods->xWrite(real, data, (int)n, off);
 }
 
 static int hWrite(sqlite3_file *f, const void *data, int n, sqlite3_int64 off) {
   HFile *p = (HFile *)f;
-  if (!p->isWal) return writeInPieces(p, data, n, off);
-  __atomic_fetch_add(&herald_walvfs_wal_writes, 1, __ATOMIC_RELAXED);
+  if (!p->isWal) return p->real->pMethods->xWrite(p->real, data, n, off);
+  __atomic_fetch_add(&herald_vfs_wal_writes, 1, __ATOMIC_RELAXED);
   // The page of a commit frame follows its header.
   int commitPage = p->commitHeader && p->len > 0 && off == p->off + p->len;
   int rc;
@@ -92,11 +78,11 @@ static int hWrite(sqlite3_file *f, const void *data, int n, sqlite3_int64 off) {
     if ((rc = flush(p)) != SQLITE_OK) return rc;
   }
   if (n > GATHER_MAX) {
-    __atomic_fetch_add(&herald_walvfs_wal_flushes, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&herald_vfs_wal_flushes, 1, __ATOMIC_RELAXED);
     return p->real->pMethods->xWrite(p->real, data, n, off);
   }
   if (p->buf == NULL && (p->buf = malloc(GATHER_MAX)) == NULL) {
-    __atomic_fetch_add(&herald_walvfs_wal_flushes, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&herald_vfs_wal_flushes, 1, __ATOMIC_RELAXED);
     return p->real->pMethods->xWrite(p->real, data, n, off);
   }
   if (p->len == 0) p->off = off;
@@ -189,6 +175,8 @@ static int hOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
   HFile *p = (HFile *)f;
   memset(p, 0, sizeof(*p));
   p->real = (sqlite3_file *)&p[1];
+  p->real->pMethods = NULL;
+  if (flags & SQLITE_OPEN_SUBJOURNAL) return herald_memjournal_open(p, name, flags, outFlags);
   int rc = parent->xOpen(parent, name, p->real, flags, outFlags);
   if (p->real->pMethods == NULL) return rc;  // nothing to close
   wrap(p);
@@ -221,15 +209,11 @@ static void xDlError(sqlite3_vfs *v, int n, char *msg) { parent->xDlError(parent
 static void (*xDlSym(sqlite3_vfs *v, void *h, const char *sym))(void) { return parent->xDlSym(parent, h, sym); }
 static void xDlClose(sqlite3_vfs *v, void *h) { parent->xDlClose(parent, h); }
 
-int herald_sqlite_setup(int spill, int *configRC) {
+static int registerVFS(void);
+
+int herald_vfs_register(void) {
   if (parent != NULL) return SQLITE_OK;
-  *configRC = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, spill);
-  int rc = registerVFS();
-  if (rc != SQLITE_OK && *configRC == SQLITE_OK) {
-    sqlite3_shutdown();
-    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 64 * 1024);
-  }
-  return rc;
+  return registerVFS();
 }
 
 const char *herald_default_vfs(void) {

@@ -14,14 +14,14 @@ import (
 	"time"
 )
 
-// The setup only takes if it is made before SQLite starts: every
-// connection then opens through the VFS.
+// The VFS is registered before SQLite opens anything, as the default: every
+// connection opens through it.
 func TestSQLiteSetUpBeforeUse(t *testing.T) {
-	if err := sqliteSetup.err(); err != nil {
+	if err := vfsErr(); err != nil {
 		t.Fatal(err)
 	}
-	if got := defaultVFS(); got != walVFS {
-		t.Fatalf("new connections open through the %q VFS; want %q", got, walVFS)
+	if got := defaultVFS(); got != vfsName {
+		t.Fatalf("new connections open through the %q VFS; want %q", got, vfsName)
 	}
 }
 
@@ -30,18 +30,18 @@ func TestWALVFSGathersACommitsWrites(t *testing.T) {
 	s := mustOpen(t, Options{})
 	newWebhook(t, s, "*")
 	ctx := context.Background()
-	asked0, written0 := walVFSCounts()
+	c0 := readVFSCounts()
 	const n = 200
 	for i := range n {
 		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", fmt.Sprint("c", i))}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	asked1, written1 := walVFSCounts()
-	asked, written := asked1-asked0, written1-written0
+	c1 := readVFSCounts()
+	asked, written := c1.walWrites-c0.walWrites, c1.walFlushes-c0.walFlushes
 	t.Logf("%d commits: SQLite asked for %d WAL writes, %d reached the file", n, asked, written)
 	if asked < 4*n {
-		t.Fatalf("only %d WAL writes asked for %d commits: are the connections on the %q VFS?", asked, n, walVFS)
+		t.Fatalf("only %d WAL writes asked for %d commits: are the connections on the %q VFS?", asked, n, vfsName)
 	}
 	if written > asked/3 {
 		t.Fatalf("%d of %d WAL writes reached the file one by one; want them gathered", written, asked)
@@ -60,7 +60,7 @@ func TestWALVFSGathersACommitsWrites(t *testing.T) {
 // rows hold what was written; at the end SQLite's integrity check runs on
 // a connection without the VFS.
 func TestWALVFSReadersNeverSeeTornCommits(t *testing.T) {
-	if err := sqliteSetup.err(); err != nil {
+	if err := vfsErr(); err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []string{"NORMAL", "FULL"} {
@@ -77,7 +77,7 @@ func tornCommitRun(t *testing.T, seed uint64, syncMode string) {
 	if err := createDatabase(path); err != nil {
 		t.Fatal(err)
 	}
-	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=5000&_synchronous=%s&vfs=%s", path, syncMode, walVFS)
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=5000&_synchronous=%s&vfs=%s", path, syncMode, vfsName)
 	open := func(conns int) *sql.DB {
 		db, err := sql.Open("sqlite3", dsn)
 		if err != nil {
@@ -257,14 +257,14 @@ func checkSnapshot(ctx context.Context, db *sql.DB, rng *rand.Rand) error {
 // what was committed before stays readable. The file-size limit makes the
 // kernel refuse the write, as a full disk would.
 func TestWALVFSFailedWriteFailsTheCommit(t *testing.T) {
-	if err := sqliteSetup.err(); err != nil {
+	if err := vfsErr(); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "t.db")
 	if err := createDatabase(path); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_journal_mode=WAL&vfs=%s", path, walVFS))
+	db, err := sql.Open("sqlite3", fmt.Sprintf("file:%s?_journal_mode=WAL&vfs=%s", path, vfsName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,38 +313,74 @@ func TestWALVFSFailedWriteFailsTheCommit(t *testing.T) {
 	}
 }
 
-// A statement's undo journal that outgrows subJournalSpill moves to a file
-// in one write of the whole spill size, more than the default VFS writes in
-// one call; the VFS writes it in pieces. (Without, the statement failed as
-// "database or disk is full".)
-func TestStatementJournalSpillsToAFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.db")
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	const rows = 3 * subJournalSpill / 2 / 1000 // 1.5 times the spill size, in 1000-byte bodies
-	for _, q := range []string{
-		"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
-		fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) INSERT INTO t (body) SELECT randomblob(1000) FROM s", rows),
+// A statement that changes many rows inside a transaction keeps a
+// sub-journal to undo itself if it fails halfway. Past 64 KiB SQLite hands
+// it to the VFS, which holds it in memory up to subJournalInMemory and then
+// moves it to a file (in pieces: one write of that size fails on the
+// default VFS as a full disk). Both are read back when a statement fails
+// on its last row, and must undo it exactly.
+func TestSubJournalsStayInMemoryThenMoveToAFile(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		bytes       int // changed by the statement
+		wantInFiles int64
+	}{
+		{"in memory", 512 << 10, 0},
+		{"moved to a file", 3 * subJournalInMemory / 2, 1},
 	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	// Inside a transaction, a statement that changes many rows and may fail
-	// halfway (NOT NULL) keeps a journal of every page it changes.
-	if _, err := tx.Exec("UPDATE t SET body = randomblob(1000)"); err != nil {
-		t.Fatalf("an update whose undo journal outgrew memory: %v", err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.db")
+			db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.SetMaxOpenConns(1)
+			rows := c.bytes / 1000
+			for _, q := range []string{
+				"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+				fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) INSERT INTO t (body) SELECT zeroblob(1000) FROM s", rows),
+			} {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			c0 := readVFSCounts()
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			// Every row changes, then the last one breaks NOT NULL: SQLite
+			// undoes the statement from its sub-journal.
+			_, err = tx.Exec("UPDATE t SET body = CASE WHEN id = ? THEN NULL ELSE randomblob(1000) END", rows)
+			if err == nil || !strings.Contains(err.Error(), "NOT NULL") {
+				t.Fatalf("the failing update answered %v; want a NOT NULL constraint error", err)
+			}
+			var changed int
+			if err := tx.QueryRow("SELECT count(*) FROM t WHERE body != zeroblob(1000)").Scan(&changed); err != nil || changed != 0 {
+				t.Fatalf("after the failed statement, %d rows were left changed (%v); want it undone", changed, err)
+			}
+			if _, err := tx.Exec("UPDATE t SET body = randomblob(1000) WHERE id % 2 = 0"); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			c1 := readVFSCounts()
+			if opened := c1.subJournals - c0.subJournals; opened < 1 {
+				t.Fatalf("%d sub-journals reached the VFS; want the statement's", opened)
+			}
+			if files := c1.subJournalFiles - c0.subJournalFiles; files != c.wantInFiles {
+				t.Fatalf("%d sub-journals moved to a file; want %d", files, c.wantInFiles)
+			}
+			var ok string
+			if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+				t.Fatalf("integrity_check = %q, %v", ok, err)
+			}
+			if err := db.QueryRow("SELECT count(*) FROM t WHERE body != zeroblob(1000)").Scan(&changed); err != nil || changed != rows/2 {
+				t.Fatalf("%d rows changed after the commit (%v); want %d", changed, err, rows/2)
+			}
+		})
 	}
 }

@@ -1,9 +1,9 @@
-// The parts of SQLite's VFS interface that walvfs.c needs. The layouts are
+// The parts of SQLite's VFS interface that vfs.c and vfs_memjournal.c need. The layouts are
 // SQLite's stable ABI (sqlite3.h, "OS Interface Object", iVersion 3); the
 // functions come from the SQLite that github.com/mattn/go-sqlite3 compiles
 // into the same binary.
-#ifndef HERALD_WALVFS_H
-#define HERALD_WALVFS_H
+#ifndef HERALD_VFS_H
+#define HERALD_VFS_H
 
 typedef long long int sqlite3_int64;
 typedef struct sqlite3_file sqlite3_file;
@@ -65,30 +65,63 @@ struct sqlite3_vfs {
 #define SQLITE_OK 0
 #define SQLITE_ERROR 1
 #define SQLITE_NOMEM 7
-#define SQLITE_OPEN_MAIN_DB 0x00000100
+#define SQLITE_NOTFOUND 12
+#define SQLITE_IOERR_SHORT_READ (10 | (2 << 8))
+#define SQLITE_OPEN_SUBJOURNAL 0x00002000
 #define SQLITE_OPEN_WAL 0x00080000
 
-int sqlite3_config(int, ...);
-int sqlite3_shutdown(void);
 sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName);
 int sqlite3_vfs_register(sqlite3_vfs *, int makeDflt);
 sqlite3_file *sqlite3_database_file_object(const char *);
 
-#define SQLITE_CONFIG_STMTJRNL_SPILL 26
-
-// herald_sqlite_setup sets SQLite's statement-journal spill size to spill
-// bytes (*configRC is sqlite3_config's answer), then registers the VFS
-// "herald" over the default one and makes it the default. It returns the
-// registration's answer; if that failed, the spill size is SQLite's own
-// again (the default VFS cannot write a spilled journal that big).
-int herald_sqlite_setup(int spill, int *configRC);
+// herald_vfs_register registers the VFS "herald" over the default one and
+// makes it the default; SQLITE_OK, or SQLite's error.
+int herald_vfs_register(void);
 
 // herald_default_vfs is the name of the VFS new connections use.
 const char *herald_default_vfs(void);
 
 // Counters for tests: writes SQLite asked for on WAL files, and the writes
-// that reached the file system.
-extern volatile long long herald_walvfs_wal_writes;
-extern volatile long long herald_walvfs_wal_flushes;
+// that reached the file system; sub-journals opened, and those that grew
+// past memory into a file.
+extern volatile long long herald_vfs_wal_writes;
+extern volatile long long herald_vfs_wal_flushes;
+extern volatile long long herald_vfs_subjournals;
+extern volatile long long herald_vfs_subjournal_files;
+
+// The file object of the VFS, shared by vfs.c and vfs_memjournal.c.
+typedef struct HFile HFile;
+struct HFile {
+  sqlite3_file base;           // base.pMethods points at methods below
+  sqlite3_io_methods methods;  // the real file's, each slot wrapped
+  sqlite3_file *real;          // the default VFS's file, after this struct
+  HFile *wal;                  // a main database: its connection's open WAL
+  HFile *db;                   // a WAL: its main database, if one of ours
+  int isWal;
+  int commitHeader;  // the last gathered write was a commit frame's header
+  unsigned char *buf;
+  int len;
+  sqlite3_int64 off;  // the file offset of buf[0]
+  // A sub-journal in memory (memjournal.c): mem holds its memSize bytes
+  // until it grows past SUBJOURNAL_IN_MEMORY; then the real file opens.
+  int inMemory;
+  unsigned char *mem;
+  sqlite3_int64 memSize, memCap;
+  const char *name;
+  int flags;
+};
+
+// Bytes a sub-journal holds in memory before it moves to a file.
+#define SUBJOURNAL_IN_MEMORY (8 << 20)
+
+// The default VFS, which the herald VFS wraps.
+extern sqlite3_vfs *herald_parent_vfs;
+
+// Most bytes the default VFS writes in one call (it masks the length with
+// 0x1ffff and reports a shorter write as a full disk), with room to spare.
+#define WRITE_MAX (64 * 1024)
+
+int herald_write_in_pieces(sqlite3_file *real, const unsigned char *data, sqlite3_int64 n, sqlite3_int64 off);
+int herald_memjournal_open(HFile *p, const char *name, int flags, int *outFlags);
 
 #endif
