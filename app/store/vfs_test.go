@@ -153,15 +153,12 @@ func tornCommitRun(t *testing.T, seed uint64, syncMode string) {
 		t.Fatal(err)
 	}
 
-	plain, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	plain, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&vfs=unix") // SQLite's own VFS
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	var ok string
-	if err := plain.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check = %q, %v", ok, err)
-	}
+	mustBeIntact(t, plain)
 	if err := checkSnapshot(ctx, plain, rng); err != nil {
 		t.Fatal(err)
 	}
@@ -307,10 +304,7 @@ func TestWALVFSFailedWriteFailsTheCommit(t *testing.T) {
 	if _, err := db.Exec(forty); err != nil {
 		t.Fatalf("the same commit once the limit is lifted: %v", err)
 	}
-	var ok string
-	if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check = %q, %v", ok, err)
-	}
+	mustBeIntact(t, db)
 }
 
 // A statement that changes many rows inside a transaction keeps a
@@ -374,13 +368,19 @@ func TestSubJournalsStayInMemoryThenMoveToAFile(t *testing.T) {
 			if files := c1.subJournalFiles - c0.subJournalFiles; files != c.wantInFiles {
 				t.Fatalf("%d sub-journals moved to a file; want %d", files, c.wantInFiles)
 			}
-			var ok string
-			if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
-				t.Fatalf("integrity_check = %q, %v", ok, err)
-			}
+			mustBeIntact(t, db)
 			if err := db.QueryRow("SELECT count(*) FROM t WHERE body != zeroblob(1000)").Scan(&changed); err != nil || changed != rows/2 {
 				t.Fatalf("%d rows changed after the commit (%v); want %d", changed, err, rows/2)
 			}
 		})
+	}
+}
+
+// mustBeIntact runs SQLite's integrity check on db.
+func mustBeIntact(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var ok string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check = %q, %v", ok, err)
 	}
 }
