@@ -112,7 +112,7 @@ struct HFile {
 };
 
 // Bytes a sub-journal holds in memory before it moves to a file.
-#define SUBJOURNAL_IN_MEMORY (8 << 20)
+#define SUBJOURNAL_IN_MEMORY (2 << 20)
 
 // The default VFS, which the herald VFS wraps.
 extern sqlite3_vfs *herald_parent_vfs;
