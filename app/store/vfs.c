@@ -10,7 +10,9 @@
 // When gathered writes must reach the file:
 //   - when the page of a commit frame (a frame header whose "database size
 //     after commit" field is not zero) has been appended: the commit's
-//     write then returns the file system's error, if there is one;
+//     write then returns the file system's error, if there is one (a
+//     commit header written over one already written, when SQLite rewrites
+//     checksums at commit, is written at once, for the same reason);
 //   - before any other call on the WAL file (read, sync, size, truncate,
 //     file control, close) and before a write elsewhere in the file;
 //   - when GATHER_MAX bytes have gathered;
@@ -37,6 +39,8 @@ volatile long long herald_vfs_wal_writes;
 volatile long long herald_vfs_wal_flushes;
 volatile long long herald_vfs_subjournals;
 volatile long long herald_vfs_subjournal_files;
+volatile long long herald_vfs_commit_rewrites;
+volatile long long herald_vfs_barrier_flushes;
 
 sqlite3_vfs *herald_parent_vfs;
 #define parent herald_parent_vfs
@@ -49,7 +53,6 @@ static int flush(HFile *p) {
   if (p->len == 0) return SQLITE_OK;
   int n = p->len;
   p->len = 0;
-  p->commitHeader = 0;
   __atomic_fetch_add(&herald_vfs_wal_flushes, 1, __ATOMIC_RELAXED);
   return p->real->pMethods->xWrite(p->real, p->buf, n, p->off);
 }
@@ -71,17 +74,23 @@ static int hWrite(sqlite3_file *f, const void *data, int n, sqlite3_int64 off) {
   HFile *p = (HFile *)f;
   if (!p->isWal) return p->real->pMethods->xWrite(p->real, data, n, off);
   __atomic_fetch_add(&herald_vfs_wal_writes, 1, __ATOMIC_RELAXED);
-  // The page of a commit frame follows its header.
-  int commitPage = p->commitHeader && p->len > 0 && off == p->off + p->len;
+  const unsigned char *h = data;
+  int commitHeader = n == FRAME_HEADER && (h[4] | h[5] | h[6] | h[7]) != 0;
+  int commitPage = p->commitPageAt != 0 && off == p->commitPageAt;
+  p->commitPageAt = commitHeader ? off + FRAME_HEADER : 0;
+  if (off == 0) p->end = 0;  // a new header: the WAL starts over
+  int over = off + n <= p->end;
+  if (!over) p->end = off + n;
   int rc;
   if (p->len > 0 && (off != p->off + p->len || p->len + n > GATHER_MAX)) {
     if ((rc = flush(p)) != SQLITE_OK) return rc;
   }
-  if (n > GATHER_MAX) {
-    __atomic_fetch_add(&herald_vfs_wal_flushes, 1, __ATOMIC_RELAXED);
-    return p->real->pMethods->xWrite(p->real, data, n, off);
-  }
-  if (p->buf == NULL && (p->buf = malloc(GATHER_MAX)) == NULL) {
+  // Written at once: a commit frame's header written over one already
+  // written (SQLite rewriting checksums at commit; no page follows it, so
+  // this is the last chance to report an error), and what does not fit.
+  if (commitHeader && over) __atomic_fetch_add(&herald_vfs_commit_rewrites, 1, __ATOMIC_RELAXED);
+  if ((commitHeader && over) || n > GATHER_MAX || (p->buf == NULL && (p->buf = malloc(GATHER_MAX)) == NULL)) {
+    if ((rc = flush(p)) != SQLITE_OK) return rc;
     __atomic_fetch_add(&herald_vfs_wal_flushes, 1, __ATOMIC_RELAXED);
     return p->real->pMethods->xWrite(p->real, data, n, off);
   }
@@ -89,8 +98,6 @@ static int hWrite(sqlite3_file *f, const void *data, int n, sqlite3_int64 off) {
   memcpy(p->buf + p->len, data, n);
   p->len += n;
   if (commitPage) return flush(p);
-  const unsigned char *h = data;
-  p->commitHeader = n == FRAME_HEADER && (h[4] | h[5] | h[6] | h[7]) != 0;
   return SQLITE_OK;
 }
 
@@ -114,7 +121,13 @@ static int hClose(sqlite3_file *f) {
   return p->real->pMethods->call;
 
 static int hRead(sqlite3_file *f, void *data, int n, sqlite3_int64 off) { FLUSHED(xRead(p->real, data, n, off)) }
-static int hTruncate(sqlite3_file *f, sqlite3_int64 size) { FLUSHED(xTruncate(p->real, size)) }
+static int hTruncate(sqlite3_file *f, sqlite3_int64 size) {
+  HFile *p = (HFile *)f;
+  if (size < p->end) p->end = size;
+  int rc = flush(p);
+  if (rc != SQLITE_OK) return rc;
+  return p->real->pMethods->xTruncate(p->real, size);
+}
 static int hSync(sqlite3_file *f, int flags) { FLUSHED(xSync(p->real, flags)) }
 static int hFileSize(sqlite3_file *f, sqlite3_int64 *size) { FLUSHED(xFileSize(p->real, size)) }
 static int hFileControl(sqlite3_file *f, int op, void *arg) { FLUSHED(xFileControl(p->real, op, arg)) }
@@ -132,6 +145,7 @@ static int hUnfetch(sqlite3_file *f, sqlite3_int64 off, void *ptr) { return REAL
 
 static void hShmBarrier(sqlite3_file *f) {
   HFile *p = (HFile *)f;
+  if (p->wal && p->wal->len > 0) __atomic_fetch_add(&herald_vfs_barrier_flushes, 1, __ATOMIC_RELAXED);
   if (p->wal && flush(p->wal) != SQLITE_OK) {
     fprintf(stderr, "herald: cannot write the WAL before publishing a commit; stopping so that no reader sees it\n");
     abort();

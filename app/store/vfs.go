@@ -48,11 +48,14 @@ func defaultVFS() string { return C.GoString(C.herald_default_vfs()) }
 type vfsCounts struct {
 	walWrites, walFlushes        int64 // writes SQLite asked for on WAL files; writes that reached the file
 	subJournals, subJournalFiles int64 // sub-journals opened; those that grew past memory into a file
+	commitRewrites               int64 // commit headers written over ones already written
+	barrierFlushes               int64 // commits whose frames were still gathered when published
 }
 
 func readVFSCounts() vfsCounts {
 	return vfsCounts{
 		walWrites: int64(C.herald_vfs_wal_writes), walFlushes: int64(C.herald_vfs_wal_flushes),
 		subJournals: int64(C.herald_vfs_subjournals), subJournalFiles: int64(C.herald_vfs_subjournal_files),
+		commitRewrites: int64(C.herald_vfs_commit_rewrites), barrierFlushes: int64(C.herald_vfs_barrier_flushes),
 	}
 }

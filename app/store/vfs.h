@@ -88,6 +88,10 @@ extern volatile long long herald_vfs_wal_writes;
 extern volatile long long herald_vfs_wal_flushes;
 extern volatile long long herald_vfs_subjournals;
 extern volatile long long herald_vfs_subjournal_files;
+// Commit headers written over ones already written (checksums rewritten at
+// commit); barriers that found gathered writes still to make.
+extern volatile long long herald_vfs_commit_rewrites;
+extern volatile long long herald_vfs_barrier_flushes;
 
 // The file object of the VFS, shared by vfs.c and vfs_memjournal.c.
 typedef struct HFile HFile;
@@ -98,7 +102,8 @@ struct HFile {
   HFile *wal;                  // a main database: its connection's open WAL
   HFile *db;                   // a WAL: its main database, if one of ours
   int isWal;
-  int commitHeader;  // the last gathered write was a commit frame's header
+  sqlite3_int64 commitPageAt;  // where the page of the commit header just written goes; 0 if none
+  sqlite3_int64 end;           // the end of what SQLite wrote since the WAL's header
   unsigned char *buf;
   int len;
   sqlite3_int64 off;  // the file offset of buf[0]

@@ -63,16 +63,34 @@ func TestWALVFSReadersNeverSeeTornCommits(t *testing.T) {
 	if err := vfsErr(); err != nil {
 		t.Fatal(err)
 	}
+	c0 := readVFSCounts()
+	rollbacks := 0
 	for _, mode := range []string{"NORMAL", "FULL"} {
 		t.Run(mode, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
-			tornCommitRun(t, seed, mode)
+			rollbacks += tornCommitRun(t, seed, mode)
 		})
+	}
+	c1 := readVFSCounts()
+	// Every commit's frames reached the file where an error can still fail
+	// the commit, never only in the barrier (where the process would have
+	// to stop), including commits whose checksums SQLite rewrote. A barrier
+	// finds frames only after a rollback: the dead frames of a transaction
+	// that spilled, written on the next transaction's first read.
+	rewrites, late := c1.commitRewrites-c0.commitRewrites, c1.barrierFlushes-c0.barrierFlushes
+	t.Logf("%d commits rewrote their checksums; %d rollbacks; %d barriers found frames", rewrites, rollbacks, late)
+	if rewrites == 0 {
+		t.Error("no commit rewrote its checksums: the transactions did not outgrow the page cache")
+	}
+	if late > int64(rollbacks) {
+		t.Errorf("%d barriers found frames still to write, after %d rollbacks: a commit reached its barrier with frames still in memory", late, rollbacks)
 	}
 }
 
-func tornCommitRun(t *testing.T, seed uint64, syncMode string) {
+// tornCommitRun runs one seeded run and returns how many transactions it
+// rolled back.
+func tornCommitRun(t *testing.T, seed uint64, syncMode string) (rollbacks int) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	if err := createDatabase(path); err != nil {
 		t.Fatal(err)
@@ -140,10 +158,14 @@ func tornCommitRun(t *testing.T, seed uint64, syncMode string) {
 	var ids []int64
 	deadline := time.Now().Add(2 * time.Second)
 	for n := 0; time.Now().Before(deadline) || n < 50; n++ {
-		var err error
-		ids, err = writeRandomTx(ctx, w, rng, ids)
+		next, err := writeRandomTx(ctx, w, rng, ids)
 		if err != nil {
 			t.Fatalf("transaction %d: %v", n, err)
+		}
+		if next == nil {
+			rollbacks++
+		} else {
+			ids = next
 		}
 	}
 	close(done)
@@ -162,11 +184,12 @@ func tornCommitRun(t *testing.T, seed uint64, syncMode string) {
 	if err := checkSnapshot(ctx, plain, rng); err != nil {
 		t.Fatal(err)
 	}
+	return rollbacks
 }
 
 // writeRandomTx inserts, rewrites and deletes rows in one transaction and
 // keeps the running total with them; one in eight is rolled back. It
-// returns the ids that exist afterwards.
+// returns the ids that exist afterwards, or nil if it rolled back.
 func writeRandomTx(ctx context.Context, db *sql.DB, rng *rand.Rand, ids []int64) ([]int64, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -208,7 +231,7 @@ func writeRandomTx(ctx context.Context, db *sql.DB, rng *rand.Rand, ids []int64)
 		return ids, err
 	}
 	if rng.IntN(8) == 0 {
-		return ids, tx.Rollback()
+		return nil, tx.Rollback()
 	}
 	return next, tx.Commit()
 }
