@@ -129,26 +129,27 @@ static int mDeviceCharacteristics(sqlite3_file *f) {
   return p->inMemory ? 0 : p->real->pMethods->xDeviceCharacteristics(p->real);
 }
 
+static const sqlite3_io_methods memMethods = {
+    .iVersion = 1,
+    .xClose = mClose,
+    .xRead = mRead,
+    .xWrite = mWrite,
+    .xTruncate = mTruncate,
+    .xSync = mSync,
+    .xFileSize = mFileSize,
+    .xLock = mLock,
+    .xUnlock = mUnlock,
+    .xCheckReservedLock = mCheckReservedLock,
+    .xFileControl = mFileControl,
+    .xSectorSize = mSectorSize,
+    .xDeviceCharacteristics = mDeviceCharacteristics,
+};
+
 // herald_memjournal_open opens a sub-journal in memory; name and flags are
 // kept for the real file, if it comes to that (SQLite keeps name valid
 // until the file is closed).
 int herald_memjournal_open(HFile *p, const char *name, int flags, int *outFlags) {
-  sqlite3_io_methods *m = &p->methods;
-  memset(m, 0, sizeof(*m));
-  m->iVersion = 1;
-  m->xClose = mClose;
-  m->xRead = mRead;
-  m->xWrite = mWrite;
-  m->xTruncate = mTruncate;
-  m->xSync = mSync;
-  m->xFileSize = mFileSize;
-  m->xLock = mLock;
-  m->xUnlock = mUnlock;
-  m->xCheckReservedLock = mCheckReservedLock;
-  m->xFileControl = mFileControl;
-  m->xSectorSize = mSectorSize;
-  m->xDeviceCharacteristics = mDeviceCharacteristics;
-  p->base.pMethods = m;
+  p->base.pMethods = &memMethods;
   p->inMemory = 1;
   p->name = name;
   p->flags = flags;
