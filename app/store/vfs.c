@@ -223,19 +223,13 @@ static void xDlError(sqlite3_vfs *v, int n, char *msg) { parent->xDlError(parent
 static void (*xDlSym(sqlite3_vfs *v, void *h, const char *sym))(void) { return parent->xDlSym(parent, h, sym); }
 static void xDlClose(sqlite3_vfs *v, void *h) { parent->xDlClose(parent, h); }
 
-static int registerVFS(void);
-
-int herald_vfs_register(void) {
-  if (parent != NULL) return SQLITE_OK;
-  return registerVFS();
-}
-
 const char *herald_default_vfs(void) {
   sqlite3_vfs *d = sqlite3_vfs_find(NULL);
   return d ? d->zName : "";
 }
 
-static int registerVFS(void) {
+int herald_vfs_register(void) {
+  if (parent != NULL) return SQLITE_OK;
   sqlite3_vfs *d = sqlite3_vfs_find(NULL);
   if (d == NULL) return SQLITE_ERROR;
   hvfs.iVersion = 2;  // no system-call overrides: those stay the default VFS's

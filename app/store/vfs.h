@@ -64,7 +64,6 @@ struct sqlite3_vfs {
 
 #define SQLITE_OK 0
 #define SQLITE_ERROR 1
-#define SQLITE_NOMEM 7
 #define SQLITE_NOTFOUND 12
 #define SQLITE_IOERR_SHORT_READ (10 | (2 << 8))
 #define SQLITE_OPEN_SUBJOURNAL 0x00002000
@@ -96,8 +95,8 @@ extern volatile long long herald_vfs_barrier_flushes;
 // The file object of the VFS, shared by vfs.c and vfs_memjournal.c.
 typedef struct HFile HFile;
 struct HFile {
-  sqlite3_file base;           // base.pMethods points at methods below
-  sqlite3_io_methods methods;  // the real file's, each slot wrapped
+  sqlite3_file base;           // base.pMethods: methods below, or a sub-journal's
+  sqlite3_io_methods methods;  // the real file's, each slot wrapped (not for sub-journals)
   sqlite3_file *real;          // the default VFS's file, after this struct
   HFile *wal;                  // a main database: its connection's open WAL
   HFile *db;                   // a WAL: its main database, if one of ours
@@ -107,7 +106,7 @@ struct HFile {
   unsigned char *buf;
   int len;
   sqlite3_int64 off;  // the file offset of buf[0]
-  // A sub-journal in memory (memjournal.c): mem holds its memSize bytes
+  // A sub-journal in memory (vfs_memjournal.c): mem holds its memSize bytes
   // until it grows past SUBJOURNAL_IN_MEMORY; then the real file opens.
   int inMemory;
   unsigned char *mem;

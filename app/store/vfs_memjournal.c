@@ -13,26 +13,37 @@
 
 #include "vfs.h"
 
-// toFile moves the journal to a real temporary file.
+// closeReal closes the real file, if it is open.
+static int closeReal(HFile *p) {
+  if (p->real->pMethods == NULL) return SQLITE_OK;
+  int rc = p->real->pMethods->xClose(p->real);
+  p->real->pMethods = NULL;
+  return rc;
+}
+
+// toFile moves the journal to a real temporary file. If that fails, the
+// journal stays in memory, whole, and the write that wanted the room fails.
 static int toFile(HFile *p) {
   int out = 0;
   int rc = herald_parent_vfs->xOpen(herald_parent_vfs, p->name, p->real, p->flags, &out);
-  if (rc != SQLITE_OK) return rc;
-  if (p->memSize > 0) rc = herald_write_in_pieces(p->real, p->mem, p->memSize, 0);
+  if (rc == SQLITE_OK && p->memSize > 0) rc = herald_write_in_pieces(p->real, p->mem, p->memSize, 0);
+  if (rc != SQLITE_OK) {
+    closeReal(p);
+    return rc;
+  }
   free(p->mem);
   p->mem = NULL;
   p->memSize = p->memCap = 0;
   p->inMemory = 0;
   __atomic_fetch_add(&herald_vfs_subjournal_files, 1, __ATOMIC_RELAXED);
-  return rc;
+  return SQLITE_OK;
 }
 
 static int mClose(sqlite3_file *f) {
   HFile *p = (HFile *)f;
   free(p->mem);
   p->mem = NULL;
-  if (p->real->pMethods != NULL) return p->real->pMethods->xClose(p->real);
-  return SQLITE_OK;
+  return closeReal(p);
 }
 
 static int mRead(sqlite3_file *f, void *data, int n, sqlite3_int64 off) {

@@ -407,3 +407,72 @@ func mustBeIntact(t *testing.T, db *sql.DB) {
 		t.Fatalf("integrity_check = %q, %v", ok, err)
 	}
 }
+
+// A sub-journal that cannot move to a file fails its statement cleanly:
+// the statement is undone, what was committed stays, and the same
+// statement succeeds once there is room. The file-size limit cuts the move
+// short (SQLite answers an I/O error and rolls the transaction back; on a
+// real full disk it answers SQLITE_FULL and undoes just the statement from
+// the journal, which is why a journal that cannot move stays whole in
+// memory: a test cannot fill a disk).
+func TestSubJournalThatCannotMoveFailsCleanly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	rows := 3 * subJournalInMemory / 2 / 1000
+	for _, q := range []string{
+		"PRAGMA wal_autocheckpoint = 0",
+		"PRAGMA cache_size = -32768", // KiB: the transaction's pages stay in memory, out of the WAL
+		"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+		fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) INSERT INTO t (body) SELECT zeroblob(1000) FROM s", rows),
+		"PRAGMA wal_checkpoint(TRUNCATE)",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	update := func() error {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if _, err := tx.Exec("UPDATE t SET body = randomblob(1000)"); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	lim := old
+	// Half what the journal moves. Nothing else is written meanwhile: the
+	// database only by checkpoints, the WAL only at commit.
+	lim.Cur = subJournalInMemory / 2
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	failed := update()
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if failed == nil || !strings.Contains(failed.Error(), "disk") {
+		t.Fatalf("the update whose journal could not move answered %v; want a disk error", failed)
+	}
+	var changed int
+	if err := db.QueryRow("SELECT count(*) FROM t WHERE body != zeroblob(1000)").Scan(&changed); err != nil || changed != 0 {
+		t.Fatalf("after the failed update, %d rows were changed (%v); want none", changed, err)
+	}
+	mustBeIntact(t, db)
+	if err := update(); err != nil {
+		t.Fatalf("the same update with room: %v", err)
+	}
+	if err := db.QueryRow("SELECT count(*) FROM t WHERE body = zeroblob(1000)").Scan(&changed); err != nil || changed != 0 {
+		t.Fatalf("after the update, %d rows were left as they were (%v); want none", changed, err)
+	}
+}
