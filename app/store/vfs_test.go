@@ -346,22 +346,8 @@ func TestSubJournalsStayInMemoryThenMoveToAFile(t *testing.T) {
 		{"moved to a file", 3 * subJournalInMemory / 2, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "t.db")
-			db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			db.SetMaxOpenConns(1)
 			rows := c.bytes / 1000
-			for _, q := range []string{
-				"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
-				fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) INSERT INTO t (body) SELECT zeroblob(1000) FROM s", rows),
-			} {
-				if _, err := db.Exec(q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
+			db := zeroRows(t, rows)
 			c0 := readVFSCounts()
 			tx, err := db.Begin()
 			if err != nil {
@@ -416,25 +402,11 @@ func mustBeIntact(t *testing.T, db *sql.DB) {
 // the journal, which is why a journal that cannot move stays whole in
 // memory: a test cannot fill a disk).
 func TestSubJournalThatCannotMoveFailsCleanly(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "t.db")
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
 	rows := 3 * subJournalInMemory / 2 / 1000
-	for _, q := range []string{
+	db := zeroRows(t, rows,
 		"PRAGMA wal_autocheckpoint = 0",
 		"PRAGMA cache_size = -32768", // KiB: the transaction's pages stay in memory, out of the WAL
-		"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
-		fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) INSERT INTO t (body) SELECT zeroblob(1000) FROM s", rows),
-		"PRAGMA wal_checkpoint(TRUNCATE)",
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+		"PRAGMA wal_checkpoint(TRUNCATE)")
 	update := func() error {
 		tx, err := db.Begin()
 		if err != nil {
@@ -475,4 +447,25 @@ func TestSubJournalThatCannotMoveFailsCleanly(t *testing.T) {
 	if err := db.QueryRow("SELECT count(*) FROM t WHERE body = zeroblob(1000)").Scan(&changed); err != nil || changed != 0 {
 		t.Fatalf("after the update, %d rows were left as they were (%v); want none", changed, err)
 	}
+}
+
+// zeroRows opens a database on one connection with table t of rows
+// 1000-byte zero bodies, then runs then.
+func zeroRows(t *testing.T, rows int, then ...string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(t.TempDir(), "t.db")+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	for _, q := range append([]string{
+		"CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+		fmt.Sprintf("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) INSERT INTO t (body) SELECT zeroblob(1000) FROM s", rows),
+	}, then...) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return db
 }
