@@ -80,10 +80,7 @@ func (s *SQLite) checkpointBeside() {
 	if s.walRestart.Load() {
 		return // the writer's turn: a checkpoint here would make its RESTART fail
 	}
-	var busy, frames, copied int64
-	s.checkpointing.Lock()
-	err := s.checkpoint.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-	s.checkpointing.Unlock()
+	frames, err := s.passiveCheckpoint(context.Background())
 	if err != nil {
 		_ = s.opError("checkpoint", err)
 		s.log.Warn("WAL checkpoint failed", "error", err)
@@ -92,6 +89,42 @@ func (s *SQLite) checkpointBeside() {
 	if frames*s.frameSize > walRestartAt {
 		s.walRestart.Store(true)
 	}
+}
+
+// passiveCheckpoint copies what it can of the WAL into the database, on the
+// checkpoint connection, and syncs what it copied (syncCheckpointed). It
+// answers how many frames the WAL holds.
+func (s *SQLite) passiveCheckpoint(ctx context.Context) (frames int64, err error) {
+	var busy, copied int64
+	s.checkpointing.Lock()
+	defer s.checkpointing.Unlock()
+	if err := s.checkpoint.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+		return 0, err
+	}
+	if copied != s.lastCopied { // copied counts from the WAL's last restart
+		s.lastCopied = copied
+		return frames, s.syncCheckpointed()
+	}
+	return frames, nil
+}
+
+// syncCheckpointed fsyncs the pages a checkpoint beside the writer copied
+// into the database. SQLite syncs them only when a checkpoint copies the
+// whole WAL, which under steady writes only the writer's RESTART does: it
+// then synced everything copied since the last restart (0.75 s of pages at
+// 2,000 events/s, 4 to 6 ms) while every request waited on its commit.
+// Synced here, a RESTART finds only what it copies itself.
+//
+// A failed fsync leaves the file in an unknown state (the kernel may have
+// dropped the pages it could not write), so the store stops writing, as
+// when SQLite's own sync fails.
+func (s *SQLite) syncCheckpointed() error {
+	dbSynced()
+	if err := s.dbFile.Sync(); err != nil {
+		s.health.broken(s.log, "the database file cannot be synced: "+err.Error())
+		return err
+	}
+	return nil
 }
 
 // maybeRestartWAL runs in the writer between commits. With no write in
@@ -152,10 +185,7 @@ func (s *SQLite) Sizes() (wal, db int64) {
 // Checkpoint copies the WAL back into the database file (after large
 // deletes), and lets the writer restart it.
 func (s *SQLite) Checkpoint(ctx context.Context) error {
-	s.checkpointing.Lock()
-	_, err := s.checkpoint.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
-	s.checkpointing.Unlock()
-	if err != nil {
+	if _, err := s.passiveCheckpoint(ctx); err != nil {
 		return s.opError("checkpoint", err)
 	}
 	s.walRestart.Store(true)

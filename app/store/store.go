@@ -27,8 +27,13 @@ type SQLite struct {
 	writeConn  *sql.Conn // the one connection the writer uses
 	read       *sql.DB
 	checkpoint *sql.DB // one connection for WAL checkpoints, off the write path
-	log        *slog.Logger
-	clock      func() time.Time
+	// dbFile is the database file, open only to fsync it off the write path
+	// (syncCheckpointed). Closed after every connection: closing any
+	// descriptor of a file drops the process's POSIX locks on it, SQLite's
+	// included.
+	dbFile *os.File
+	log    *slog.Logger
+	clock  func() time.Time
 
 	queue chan *writeOp
 	done  chan struct{}
@@ -48,6 +53,7 @@ type SQLite struct {
 	commits                     atomic.Int64  // transactions the writer ran
 	gap                         time.Duration // see commitGap
 	checkpointing               sync.Mutex    // one checkpoint at a time: a RESTART fails while another runs
+	lastCopied                  int64         // frames the WAL had copied at the last checkpoint beside (under checkpointing)
 	nextWALCheck                time.Time     // the writer's own: when it next looks at the WAL's size
 	health                      health
 	ids                         *IDGen
@@ -120,13 +126,17 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		s.gap = o.commitGap
 	}
 	var err error
+	if s.dbFile, err = os.Open(path); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	if s.writeDB, err = sql.Open("sqlite3", dsn+"&_txlock=immediate"); err != nil {
+		s.closeDBs()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	s.writeDB.SetMaxOpenConns(1)
 	s.writeDB.SetConnMaxIdleTime(0)
 	if s.read, err = sql.Open("sqlite3", dsn+"&mode=ro"); err != nil {
-		s.writeDB.Close()
+		s.closeDBs()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	s.read.SetMaxOpenConns(8)
@@ -237,6 +247,9 @@ func (s *SQLite) closeDBs() error {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
+	}
+	if s.dbFile != nil {
+		errs = append(errs, s.dbFile.Close())
 	}
 	return errors.Join(errs...)
 }

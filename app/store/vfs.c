@@ -41,6 +41,13 @@ volatile long long herald_vfs_subjournals;
 volatile long long herald_vfs_subjournal_files;
 volatile long long herald_vfs_commit_rewrites;
 volatile long long herald_vfs_barrier_flushes;
+volatile long long herald_vfs_db_writes;
+volatile long long herald_vfs_db_unsynced_max;
+static volatile long long dbSyncedWrites;  // herald_vfs_db_writes at the last sync
+
+void herald_vfs_db_synced(void) {
+  __atomic_store_n(&dbSyncedWrites, __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
 
 sqlite3_vfs *herald_parent_vfs;
 #define parent herald_parent_vfs
@@ -72,7 +79,10 @@ int herald_write_in_pieces(sqlite3_file *real, const unsigned char *data, sqlite
 
 static int hWrite(sqlite3_file *f, const void *data, int n, sqlite3_int64 off) {
   HFile *p = (HFile *)f;
-  if (!p->isWal) return p->real->pMethods->xWrite(p->real, data, n, off);
+  if (!p->isWal) {
+    if (p->isMainDB) __atomic_fetch_add(&herald_vfs_db_writes, 1, __ATOMIC_RELAXED);
+    return p->real->pMethods->xWrite(p->real, data, n, off);
+  }
   __atomic_fetch_add(&herald_vfs_wal_writes, 1, __ATOMIC_RELAXED);
   const unsigned char *h = data;
   int commitHeader = n == FRAME_HEADER && (h[4] | h[5] | h[6] | h[7]) != 0;
@@ -128,7 +138,14 @@ static int hTruncate(sqlite3_file *f, sqlite3_int64 size) {
   if (rc != SQLITE_OK) return rc;
   return p->real->pMethods->xTruncate(p->real, size);
 }
-static int hSync(sqlite3_file *f, int flags) { FLUSHED(xSync(p->real, flags)) }
+static int hSync(sqlite3_file *f, int flags) {
+  if (((HFile *)f)->isMainDB) {
+    long long w = __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED);
+    long long unsynced = w - __atomic_exchange_n(&dbSyncedWrites, w, __ATOMIC_RELAXED);
+    if (unsynced > herald_vfs_db_unsynced_max) herald_vfs_db_unsynced_max = unsynced;
+  }
+  FLUSHED(xSync(p->real, flags))
+}
 static int hFileSize(sqlite3_file *f, sqlite3_int64 *size) { FLUSHED(xFileSize(p->real, size)) }
 static int hFileControl(sqlite3_file *f, int op, void *arg) { FLUSHED(xFileControl(p->real, op, arg)) }
 
@@ -195,6 +212,7 @@ static int hOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
   if (p->real->pMethods == NULL) return rc;  // nothing to close
   wrap(p);
   p->base.pMethods = &p->methods;
+  p->isMainDB = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && name != NULL) {
     p->isWal = 1;
     sqlite3_file *db = sqlite3_database_file_object(name);

@@ -50,6 +50,8 @@ type vfsCounts struct {
 	subJournals, subJournalFiles int64 // sub-journals opened; those that grew past memory into a file
 	commitRewrites               int64 // commit headers written over ones already written
 	barrierFlushes               int64 // commits whose frames were still gathered when published
+	dbWrites                     int64 // pages written to main database files
+	dbUnsyncedMax                int64 // the most pages one of SQLite's syncs of one found unsynced, since resetDBUnsyncedMax
 }
 
 func readVFSCounts() vfsCounts {
@@ -57,5 +59,12 @@ func readVFSCounts() vfsCounts {
 		walWrites: int64(C.herald_vfs_wal_writes), walFlushes: int64(C.herald_vfs_wal_flushes),
 		subJournals: int64(C.herald_vfs_subjournals), subJournalFiles: int64(C.herald_vfs_subjournal_files),
 		commitRewrites: int64(C.herald_vfs_commit_rewrites), barrierFlushes: int64(C.herald_vfs_barrier_flushes),
+		dbWrites: int64(C.herald_vfs_db_writes), dbUnsyncedMax: int64(C.herald_vfs_db_unsynced_max),
 	}
 }
+
+func resetDBUnsyncedMax() { C.herald_vfs_db_unsynced_max = 0 }
+
+// dbSynced tells the VFS's counters that the store fsyncs the database
+// file itself.
+func dbSynced() { C.herald_vfs_db_synced() }

@@ -66,6 +66,7 @@ struct sqlite3_vfs {
 #define SQLITE_ERROR 1
 #define SQLITE_NOTFOUND 12
 #define SQLITE_IOERR_SHORT_READ (10 | (2 << 8))
+#define SQLITE_OPEN_MAIN_DB 0x00000100
 #define SQLITE_OPEN_SUBJOURNAL 0x00002000
 #define SQLITE_OPEN_WAL 0x00080000
 
@@ -91,6 +92,14 @@ extern volatile long long herald_vfs_subjournal_files;
 // commit); barriers that found gathered writes still to make.
 extern volatile long long herald_vfs_commit_rewrites;
 extern volatile long long herald_vfs_barrier_flushes;
+// Pages written to main database files; the most that one of SQLite's
+// syncs of one found written since the sync before (tests reset it).
+extern volatile long long herald_vfs_db_writes;
+extern volatile long long herald_vfs_db_unsynced_max;
+
+// herald_vfs_db_synced says that Herald is about to fsync the database file
+// itself: the pages written so far count as synced.
+void herald_vfs_db_synced(void);
 
 // The file object of the VFS, shared by vfs.c and vfs_memjournal.c.
 typedef struct HFile HFile;
@@ -101,6 +110,7 @@ struct HFile {
   HFile *wal;                  // a main database: its connection's open WAL
   HFile *db;                   // a WAL: its main database, if one of ours
   int isWal;
+  int isMainDB;
   sqlite3_int64 commitPageAt;  // where the page of the commit header just written goes; 0 if none
   sqlite3_int64 end;           // the end of what SQLite wrote since the WAL's header
   unsigned char *buf;
