@@ -103,7 +103,7 @@ func (s *SQLite) passiveCheckpoint(ctx context.Context) (frames int64, err error
 	}
 	if copied != s.lastCopied { // copied counts from the WAL's last restart
 		s.lastCopied = copied
-		return frames, s.syncCheckpointed()
+		return frames, s.syncCheckpointed(ctx)
 	}
 	return frames, nil
 }
@@ -115,12 +115,18 @@ func (s *SQLite) passiveCheckpoint(ctx context.Context) (frames int64, err error
 // 2,000 events/s, 4 to 6 ms) while every request waited on its commit.
 // Synced here, a RESTART finds only what it copies itself.
 //
-// A failed fsync leaves the file in an unknown state (the kernel may have
-// dropped the pages it could not write), so the store stops writing, as
-// when SQLite's own sync fails.
-func (s *SQLite) syncCheckpointed() error {
-	dbSynced()
-	if err := s.dbFile.Sync(); err != nil {
+// Herald's VFS does the sync, on the checkpoint connection's own file
+// (vfs.c: SQLite hands a pragma it does not know to the VFS as a file
+// control when it prepares it, and prepares a pragma afresh each run). A
+// failed fsync leaves the file in an unknown state (the
+// kernel may have dropped the pages it could not write), so the store
+// stops writing, as when SQLite's own sync fails.
+func (s *SQLite) syncCheckpointed(ctx context.Context) error {
+	_, err := s.checkpoint.ExecContext(ctx, "PRAGMA herald_sync")
+	if f := s.fault.Load(); err == nil && f != nil {
+		err = (*f)("sync database")
+	}
+	if err != nil {
 		s.health.broken(s.log, "the database file cannot be synced: "+err.Error())
 		return err
 	}

@@ -27,13 +27,8 @@ type SQLite struct {
 	writeConn  *sql.Conn // the one connection the writer uses
 	read       *sql.DB
 	checkpoint *sql.DB // one connection for WAL checkpoints, off the write path
-	// dbFile is the database file, open only to fsync it off the write path
-	// (syncCheckpointed). Closed after every connection: closing any
-	// descriptor of a file drops the process's POSIX locks on it, SQLite's
-	// included.
-	dbFile *os.File
-	log    *slog.Logger
-	clock  func() time.Time
+	log        *slog.Logger
+	clock      func() time.Time
 
 	queue chan *writeOp
 	done  chan struct{}
@@ -126,9 +121,6 @@ func OpenSQLite(o Options) (*SQLite, error) {
 		s.gap = o.commitGap
 	}
 	var err error
-	if s.dbFile, err = os.Open(path); err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
 	if s.writeDB, err = sql.Open("sqlite3", dsn+"&_txlock=immediate"); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -247,9 +239,6 @@ func (s *SQLite) closeDBs() error {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
-	}
-	if s.dbFile != nil {
-		errs = append(errs, s.dbFile.Close())
 	}
 	return errors.Join(errs...)
 }

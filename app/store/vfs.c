@@ -1,5 +1,6 @@
 // The herald VFS. See vfs.go for why it exists. It passes every call
-// through to the default VFS, except for two kinds of file:
+// through to the default VFS, except "PRAGMA herald_sync" (syncDatabase)
+// and two kinds of file:
 //   - sub-journals (statement journals) stay in memory up to a bound
 //     (vfs_memjournal.c);
 //   - on a WAL file, writes that follow each other are gathered in memory
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vfs.h"
 
@@ -44,10 +46,6 @@ volatile long long herald_vfs_barrier_flushes;
 volatile long long herald_vfs_db_writes;
 volatile long long herald_vfs_db_unsynced_max;
 static volatile long long dbSyncedWrites;  // herald_vfs_db_writes at the last sync
-
-void herald_vfs_db_synced(void) {
-  __atomic_store_n(&dbSyncedWrites, __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
-}
 
 sqlite3_vfs *herald_parent_vfs;
 #define parent herald_parent_vfs
@@ -147,7 +145,21 @@ static int hSync(sqlite3_file *f, int flags) {
   FLUSHED(xSync(p->real, flags))
 }
 static int hFileSize(sqlite3_file *f, sqlite3_int64 *size) { FLUSHED(xFileSize(p->real, size)) }
-static int hFileControl(sqlite3_file *f, int op, void *arg) { FLUSHED(xFileControl(p->real, op, arg)) }
+// syncDatabase fsyncs a main database file for "PRAGMA herald_sync" (see
+// syncCheckpointed in background.go), through the default VFS's own file:
+// a descriptor of Herald's, once closed, would drop SQLite's POSIX locks.
+static int syncDatabase(HFile *p) {
+  __atomic_store_n(&dbSyncedWrites, __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+  return p->real->pMethods->xSync(p->real, SQLITE_SYNC_NORMAL);
+}
+
+static int hFileControl(sqlite3_file *f, int op, void *arg) {
+  if (op == SQLITE_FCNTL_PRAGMA && ((HFile *)f)->isMainDB) {
+    char **a = arg;  // [0] the answer, [1] the pragma's name, [2] its value
+    if (a[1] != NULL && strcasecmp(a[1], "herald_sync") == 0) return syncDatabase((HFile *)f);
+  }
+  FLUSHED(xFileControl(p->real, op, arg))
+}
 
 static int hLock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
 static int hUnlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }

@@ -26,6 +26,9 @@ import "fmt"
 //     2 MiB (vfs_memjournal.c), then go to a file: memory stays bounded, as
 //     it does not with temp_store = MEMORY. (Under batch ingest most are
 //     about 1.4 MiB; a few reach 6 or 7 MiB and go to a file.)
+//
+// And one pragma: "PRAGMA herald_sync" fsyncs the connection's database
+// file, for the checkpoint beside the writer (syncCheckpointed).
 const (
 	vfsName            = "herald"
 	subJournalInMemory = C.SUBJOURNAL_IN_MEMORY // bytes a sub-journal holds in memory before it moves to a file
@@ -64,7 +67,3 @@ func readVFSCounts() vfsCounts {
 }
 
 func resetDBUnsyncedMax() { C.herald_vfs_db_unsynced_max = 0 }
-
-// dbSynced tells the VFS's counters that the store fsyncs the database
-// file itself.
-func dbSynced() { C.herald_vfs_db_synced() }

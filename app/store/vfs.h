@@ -66,6 +66,8 @@ struct sqlite3_vfs {
 #define SQLITE_ERROR 1
 #define SQLITE_NOTFOUND 12
 #define SQLITE_IOERR_SHORT_READ (10 | (2 << 8))
+#define SQLITE_SYNC_NORMAL 0x00002
+#define SQLITE_FCNTL_PRAGMA 14
 #define SQLITE_OPEN_MAIN_DB 0x00000100
 #define SQLITE_OPEN_SUBJOURNAL 0x00002000
 #define SQLITE_OPEN_WAL 0x00080000
@@ -96,10 +98,6 @@ extern volatile long long herald_vfs_barrier_flushes;
 // syncs of one found written since the sync before (tests reset it).
 extern volatile long long herald_vfs_db_writes;
 extern volatile long long herald_vfs_db_unsynced_max;
-
-// herald_vfs_db_synced says that Herald is about to fsync the database file
-// itself: the pages written so far count as synced.
-void herald_vfs_db_synced(void);
 
 // The file object of the VFS, shared by vfs.c and vfs_memjournal.c.
 typedef struct HFile HFile;
