@@ -122,11 +122,7 @@ func (s *SQLite) passiveCheckpoint(ctx context.Context) (frames int64, err error
 // kernel may have dropped the pages it could not write), so the store
 // stops writing, as when SQLite's own sync fails.
 func (s *SQLite) syncCheckpointed(ctx context.Context) error {
-	_, err := s.checkpoint.ExecContext(ctx, "PRAGMA herald_sync")
-	if f := s.fault.Load(); err == nil && f != nil {
-		err = (*f)("sync database")
-	}
-	if err != nil {
+	if _, err := s.checkpoint.ExecContext(ctx, "PRAGMA herald_sync"); err != nil {
 		s.health.broken(s.log, "the database file cannot be synced: "+err.Error())
 		return err
 	}

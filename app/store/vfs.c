@@ -148,7 +148,10 @@ static int hFileSize(sqlite3_file *f, sqlite3_int64 *size) { FLUSHED(xFileSize(p
 // syncDatabase fsyncs a main database file for "PRAGMA herald_sync" (see
 // syncCheckpointed in background.go), through the default VFS's own file:
 // a descriptor of Herald's, once closed, would drop SQLite's POSIX locks.
+volatile int herald_vfs_fail_syncs;
+
 static int syncDatabase(HFile *p) {
+  if (herald_vfs_fail_syncs) return SQLITE_IOERR_FSYNC;
   __atomic_store_n(&dbSyncedWrites, __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
   return p->real->pMethods->xSync(p->real, SQLITE_SYNC_NORMAL);
 }

@@ -67,3 +67,12 @@ func readVFSCounts() vfsCounts {
 }
 
 func resetDBUnsyncedMax() { C.herald_vfs_db_unsynced_max = 0 }
+
+// failDatabaseSyncs makes "PRAGMA herald_sync" fail as a failed fsync would,
+// for tests.
+func failDatabaseSyncs(fail bool) {
+	C.herald_vfs_fail_syncs = 0
+	if fail {
+		C.herald_vfs_fail_syncs = 1
+	}
+}

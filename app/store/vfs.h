@@ -66,6 +66,7 @@ struct sqlite3_vfs {
 #define SQLITE_ERROR 1
 #define SQLITE_NOTFOUND 12
 #define SQLITE_IOERR_SHORT_READ (10 | (2 << 8))
+#define SQLITE_IOERR_FSYNC (10 | (4 << 8))
 #define SQLITE_SYNC_NORMAL 0x00002
 #define SQLITE_FCNTL_PRAGMA 14
 #define SQLITE_OPEN_MAIN_DB 0x00000100
@@ -98,6 +99,8 @@ extern volatile long long herald_vfs_barrier_flushes;
 // syncs of one found written since the sync before (tests reset it).
 extern volatile long long herald_vfs_db_writes;
 extern volatile long long herald_vfs_db_unsynced_max;
+// Tests: "PRAGMA herald_sync" fails while this is not zero.
+extern volatile int herald_vfs_fail_syncs;
 
 // The file object of the VFS, shared by vfs.c and vfs_memjournal.c.
 typedef struct HFile HFile;

@@ -197,12 +197,8 @@ func TestFailedSyncOfTheCheckpointStopsWrites(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpen(t, Options{})
 	newWebhook(t, s, "*")
-	s.SetFaultHook(func(op string) error {
-		if op == "sync database" {
-			return errors.New("input/output error (injected)")
-		}
-		return nil
-	})
+	failDatabaseSyncs(true)
+	defer failDatabaseSyncs(false)
 	// The checkpoint beside may have copied that write already, and syncs
 	// only when it copies something.
 	for i := 0; i < 10 && s.health.err() == nil; i++ {
