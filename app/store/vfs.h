@@ -121,7 +121,7 @@ struct HFile {
   // until it grows past SUBJOURNAL_IN_MEMORY; then the real file opens.
   int inMemory;
   unsigned char *mem;
-  sqlite3_int64 memSize, memCap;
+  sqlite3_int64 memSize;
   const char *name;
   int flags;
 };

@@ -13,6 +13,21 @@
 
 #include "vfs.h"
 
+// spare is the buffer of a closed in-memory journal, kept for the next one:
+// its pages are mapped already. Every buffer is SUBJOURNAL_IN_MEMORY bytes
+// (the kernel maps a page when it is first written), so a journal never
+// grows by realloc, and one that fills its buffer moves to a file.
+static unsigned char *spare;
+
+static unsigned char *takeBuffer(void) {
+  unsigned char *m = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+  return m != NULL ? m : malloc(SUBJOURNAL_IN_MEMORY);
+}
+
+static void giveBack(unsigned char *m) {
+  if (m != NULL) free(__atomic_exchange_n(&spare, m, __ATOMIC_ACQ_REL));  // one is kept
+}
+
 // closeReal closes the real file, if it is open.
 static int closeReal(HFile *p) {
   if (p->real->pMethods == NULL) return SQLITE_OK;
@@ -31,9 +46,9 @@ static int toFile(HFile *p) {
     closeReal(p);
     return rc;
   }
-  free(p->mem);
+  giveBack(p->mem);
   p->mem = NULL;
-  p->memSize = p->memCap = 0;
+  p->memSize = 0;
   p->inMemory = 0;
   __atomic_fetch_add(&herald_vfs_subjournal_files, 1, __ATOMIC_RELAXED);
   return SQLITE_OK;
@@ -41,7 +56,7 @@ static int toFile(HFile *p) {
 
 static int mClose(sqlite3_file *f) {
   HFile *p = (HFile *)f;
-  free(p->mem);
+  giveBack(p->mem);
   p->mem = NULL;
   return closeReal(p);
 }
@@ -70,17 +85,12 @@ static int mWrite(sqlite3_file *f, const void *data, int n, sqlite3_int64 off) {
     if (rc != SQLITE_OK) return rc;
   }
   if (!p->inMemory) return herald_write_in_pieces(p->real, data, n, off);
-  if (off + n > p->memCap) {
-    sqlite3_int64 cap = p->memCap ? p->memCap : 64 * 1024;
-    while (cap < off + n) cap *= 2;
-    unsigned char *m = realloc(p->mem, cap);
-    if (m == NULL) {
+  if (p->mem == NULL) {
+    if ((p->mem = takeBuffer()) == NULL) {
       int rc = toFile(p);
       if (rc != SQLITE_OK) return rc;
       return herald_write_in_pieces(p->real, data, n, off);
     }
-    p->mem = m;
-    p->memCap = cap;
   }
   if (off > p->memSize) memset(p->mem + p->memSize, 0, off - p->memSize);
   memcpy(p->mem + off, data, n);
