@@ -78,6 +78,14 @@ type Options struct {
 	commitGap time.Duration // tests: instead of commitGap
 }
 
+// writerCacheKiB is the writer's page cache. A commit of several batches
+// (4 requests of 500 events) touches more pages than SQLite's default 2 MiB
+// holds: it spilled pages to the WAL mid-transaction and read them back,
+// one system call a page. 4 MiB: batch ingest +11 %; 8 MiB gave +27 % but
+// took the million-delivery backlog's peak RSS from 85 to 98.5 MiB, against
+// a bound of 100. The cache grows only as far as commits use it.
+const writerCacheKiB = 4 << 10
+
 // busyTimeoutMS is how long a connection waits for a lock before failing.
 const busyTimeoutMS = 10_000
 
@@ -189,6 +197,9 @@ func (s *SQLite) openWriter(o Options) error {
 	s.writeConn = conn
 	if err := migrate(conn, o.Schema, migrations); err != nil {
 		return err
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)); err != nil {
+		return fmt.Errorf("size the writer's page cache: %w", err)
 	}
 	// Checkpoints copy the WAL into the database and fsync. Left to SQLite,
 	// they run inside a commit and stall every request waiting on it. Herald
