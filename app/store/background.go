@@ -117,10 +117,10 @@ func (s *SQLite) passiveCheckpoint(ctx context.Context) (frames int64, err error
 //
 // Herald's VFS does the sync, on the checkpoint connection's own file
 // (vfs.c: SQLite hands a pragma it does not know to the VFS as a file
-// control when it prepares it, and prepares a pragma afresh each run). A
-// failed fsync leaves the file in an unknown state (the
-// kernel may have dropped the pages it could not write), so the store
-// stops writing, as when SQLite's own sync fails.
+// control when it prepares it, and prepares a pragma afresh each run).
+// A failed fsync leaves the file in an unknown state (the kernel may have
+// dropped the pages it could not write), so the store stops writing, as
+// when SQLite's own sync fails.
 func (s *SQLite) syncCheckpointed(ctx context.Context) error {
 	if _, err := s.checkpoint.ExecContext(ctx, "PRAGMA herald_sync"); err != nil {
 		s.health.broken(s.log, "the database file cannot be synced: "+err.Error())

@@ -117,7 +117,7 @@ func OpenSQLite(o Options) (*SQLite, error) {
 	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=on&_synchronous=%s&_stmt_cache_size=256",
 		path, busyTimeoutMS, syncPragma)
 	if err := vfsErr(); err != nil {
-		log.Warn("SQLite runs on its own VFS: more system calls per commit", "error", err)
+		log.Warn("Herald's SQLite VFS is not in use; SQLite's default one makes more system calls per commit", "error", err)
 	}
 	clock := o.Now
 	if clock == nil {

@@ -45,7 +45,15 @@ volatile long long herald_vfs_commit_rewrites;
 volatile long long herald_vfs_barrier_flushes;
 volatile long long herald_vfs_db_writes;
 volatile long long herald_vfs_db_unsynced_max;
+volatile int herald_vfs_fail_syncs;
 static volatile long long dbSyncedWrites;  // herald_vfs_db_writes at the last sync
+
+// dbSynced counts the pages written so far to main databases as synced,
+// and answers how many were not.
+static long long dbSynced(void) {
+  long long w = __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED);
+  return w - __atomic_exchange_n(&dbSyncedWrites, w, __ATOMIC_RELAXED);
+}
 
 sqlite3_vfs *herald_parent_vfs;
 #define parent herald_parent_vfs
@@ -138,21 +146,19 @@ static int hTruncate(sqlite3_file *f, sqlite3_int64 size) {
 }
 static int hSync(sqlite3_file *f, int flags) {
   if (((HFile *)f)->isMainDB) {
-    long long w = __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED);
-    long long unsynced = w - __atomic_exchange_n(&dbSyncedWrites, w, __ATOMIC_RELAXED);
+    long long unsynced = dbSynced();
     if (unsynced > herald_vfs_db_unsynced_max) herald_vfs_db_unsynced_max = unsynced;
   }
   FLUSHED(xSync(p->real, flags))
 }
 static int hFileSize(sqlite3_file *f, sqlite3_int64 *size) { FLUSHED(xFileSize(p->real, size)) }
+
 // syncDatabase fsyncs a main database file for "PRAGMA herald_sync" (see
 // syncCheckpointed in background.go), through the default VFS's own file:
 // a descriptor of Herald's, once closed, would drop SQLite's POSIX locks.
-volatile int herald_vfs_fail_syncs;
-
 static int syncDatabase(HFile *p) {
   if (herald_vfs_fail_syncs) return SQLITE_IOERR_FSYNC;
-  __atomic_store_n(&dbSyncedWrites, __atomic_load_n(&herald_vfs_db_writes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+  dbSynced();
   return p->real->pMethods->xSync(p->real, SQLITE_SYNC_NORMAL);
 }
 
