@@ -73,11 +73,12 @@ func (a *App) summaryFor(ctx context.Context, ev *Event, generate bool) (json.Ra
 	if err != nil {
 		return nil, err
 	}
-	c := summary.Contact{ID: ev.ContactID, Name: store.LookupString(ev.Fields, "contact.name"), Phone: store.LookupString(ev.Fields, "contact.phone"),
-		Email: store.LookupString(ev.Fields, "contact.email"), Channel: store.LookupString(ev.Fields, "contact.channel")}
+	fields := ev.DataFields()
+	c := summary.Contact{ID: ev.ContactID, Name: store.LookupString(fields, "contact.name"), Phone: store.LookupString(fields, "contact.phone"),
+		Email: store.LookupString(fields, "contact.email"), Channel: store.LookupString(fields, "contact.channel")}
 	sctx, cancel := context.WithTimeout(ctx, a.cfg.Summary.Timeout.Duration+time.Second)
 	defer cancel()
-	s := a.extras.summarizer.Summarize(sctx, c, store.LookupString(ev.Fields, "tag"), msgs)
+	s := a.extras.summarizer.Summarize(sctx, c, store.LookupString(fields, "tag"), msgs)
 	body, err := json.Marshal(summaryJSON{Text: s.Text, Messages: s.Messages, GeneratedAt: store.FormatTime(s.GeneratedAt.UnixMilli()), Method: s.Method})
 	if err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func (a *App) conversation(ctx context.Context, ev *Event) ([]sinks.Message, err
 			out = append(out, sinks.Message{Text: m.Text, Direction: m.Direction, Channel: m.Channel, At: time.UnixMilli(m.AtMS).UTC()})
 		}
 	}
-	if conv, ok := store.Lookup(ev.Fields, "conversation"); ok {
+	if conv, ok := store.Lookup(ev.DataFields(), "conversation"); ok {
 		items, _ := conv.([]any)
 		for _, it := range items {
 			m, _ := it.(map[string]any)

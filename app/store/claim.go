@@ -97,7 +97,7 @@ func (s *SQLite) ClaimDue(ctx context.Context, order []string, slots map[string]
 			}
 			var batch []*Claimed
 			for rows.Next() {
-				c, err := scanClaimedRaw(rows)
+				c, err := scanClaimed(rows)
 				if err != nil {
 					rows.Close()
 					return fmt.Errorf("claim: %w", err)
@@ -125,24 +125,13 @@ func (s *SQLite) ClaimDue(ctx context.Context, order []string, slots map[string]
 	if err != nil {
 		return nil, err
 	}
-	// Decoded here, not in the writer: its time is everyone's.
-	for _, c := range out {
-		c.Ev.SetData(string(c.Ev.Data))
-	}
 	return out, nil
 }
 
+// scanClaimed reads a delivery with its event. The event's data stays JSON
+// text (Fields nil): most sinks send it as it is, and the few that read
+// fields decode it then (Event.DataFields).
 func scanClaimed(rows *sql.Rows) (*Claimed, error) {
-	c, err := scanClaimedRaw(rows)
-	if err == nil {
-		c.Ev.SetData(string(c.Ev.Data))
-	}
-	return c, err
-}
-
-// scanClaimedRaw is scanClaimed with the event's data kept as JSON text,
-// not yet decoded.
-func scanClaimedRaw(rows *sql.Rows) (*Claimed, error) {
 	var d Delivery
 	var e Event
 	var data string

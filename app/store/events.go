@@ -278,9 +278,20 @@ func (e *Event) columns(data *string) []any {
 // SetData keeps the stored JSON and its decoded form, numbers as written.
 func (e *Event) SetData(data string) {
 	e.Data = json.RawMessage(data)
+	e.Fields = nil
 	dec := json.NewDecoder(strings.NewReader(data))
 	dec.UseNumber()
 	_ = dec.Decode(&e.Fields) // stored data was validated at ingest
+}
+
+// DataFields is Fields, decoded from Data first if it was not yet: a claimed
+// event comes undecoded (scanClaimed), since most deliveries send Data as it
+// is. An event is one delivery's own; not for concurrent first use.
+func (e *Event) DataFields() map[string]any {
+	if e.Fields == nil && len(e.Data) > 0 {
+		e.SetData(string(e.Data))
+	}
+	return e.Fields
 }
 
 type queryRower interface {

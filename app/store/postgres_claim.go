@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -135,7 +136,7 @@ func (s *Postgres) ClaimDue(ctx context.Context, order []string, slots map[strin
 				if err := r.Scan(append(d.columns(), e.columns(&data)...)...); err != nil {
 					return nil, err
 				}
-				e.SetData(data)
+				e.Data = json.RawMessage(data) // decoded on use (Event.DataFields)
 				return &Claimed{Delivery: &d, Ev: &e, Lease: lease}, nil
 			})
 			if err != nil {
