@@ -48,7 +48,7 @@ bench:
 # has no deadline to race, so on a slow machine it only takes longer.
 FUZZTIME ?= 10000x
 FUZZMINIMIZE ?= 200x
-FUZZ_TARGETS := app:FuzzEventIngest app:FuzzWebhookBody app:FuzzConfig app:FuzzAPIQuery app:FuzzAPIWrite app:FuzzCommand \
+FUZZ_TARGETS := app:FuzzEventIngest app/store:FuzzParseData app:FuzzWebhookBody app:FuzzConfig app:FuzzAPIQuery app:FuzzAPIWrite app:FuzzCommand \
 	sinks:FuzzSignVerify sinks:FuzzRetryAfter plugins/sdk:FuzzRetryAfter
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -103,21 +103,9 @@ func prepareEvent(in *EventInput, prefix string, now time.Time, ids *store.IDGen
 	if raw[0] != '{' {
 		return nil, bad("data", "data must be a JSON object")
 	}
-	if err := checkJSONValue(CodeInvalidEvent, prefix+"data", raw); err != nil {
-		return nil, err
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
-		return nil, bad("data", "data is not valid JSON")
-	}
-	ev.Data = compact.Bytes()
-	dec := json.NewDecoder(bytes.NewReader(ev.Data))
-	dec.UseNumber()
-	if err := dec.Decode(&ev.Fields); err != nil {
-		return nil, bad("data", "data must be a JSON object")
-	}
-	if err := checkNumbers(CodeInvalidEvent, prefix+"data", ev.Fields); err != nil {
-		return nil, err
+	var err error
+	if ev.Data, ev.Fields, err = store.ParseData(raw, MaxJSONDepth); err != nil {
+		return nil, dataError(err, prefix+"data", raw)
 	}
 	for _, path := range et.Required {
 		v, ok := store.Lookup(ev.Fields, path)

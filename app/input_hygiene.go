@@ -2,8 +2,10 @@ package app
 
 import (
 	"encoding/json"
-	"strconv"
+	"errors"
 	"unicode/utf8"
+
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 // MaxJSONDepth is how deeply event data and webhook config may nest. Deeper
@@ -79,29 +81,27 @@ func validHeaderValue(v string) bool {
 	return true
 }
 
-// checkNumbers refuses numbers too large for a float64 (I-JSON, RFC 7493):
-// JSON allows 1e999, but receivers' decoders fail on it or read infinity.
-// v is data decoded with UseNumber; path names where it sits.
-func checkNumbers(code, path string, v any) *Error {
-	switch x := v.(type) {
-	case json.Number:
-		if _, err := x.Float64(); err != nil {
-			return errorf(code, path, "%s is %s, a number too large to exchange safely", path, clip(string(x), 40))
-		}
-	case map[string]any:
-		for k, e := range x {
-			if err := checkNumbers(code, path+"."+k, e); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for i, e := range x {
-			if err := checkNumbers(code, path+"["+strconv.Itoa(i)+"]", e); err != nil {
-				return err
-			}
-		}
+// dataError turns what store.ParseData found wrong with event data into
+// the answer. field is where the data sits ("data", "events[3].data").
+func dataError(err error, field string, raw []byte) *Error {
+	var de *store.DataError
+	if !errors.As(err, &de) {
+		return errorf(CodeInvalidEvent, field, "%s is not valid JSON", field)
 	}
-	return nil
+	switch de.Kind {
+	case store.DataNotObject:
+		return errorf(CodeInvalidEvent, field, "%s must be a JSON object", field)
+	case store.DataUTF8:
+		return errorf(CodeInvalidEvent, field, "%s holds text that is not valid UTF-8; send UTF-8 (Herald refuses it rather than replace it)", field)
+	case store.DataTooDeep:
+		return errorf(CodeInvalidEvent, field, "%s is nested %d levels deep; at most %d are allowed", field, jsonDepth(raw), MaxJSONDepth)
+	case store.DataNumberTooLarge:
+		// JSON allows 1e999, but receivers' decoders fail on it or read
+		// infinity (I-JSON, RFC 7493).
+		path := field + de.Path
+		return errorf(CodeInvalidEvent, path, "%s is %s, a number too large to exchange safely", path, clip(de.Number, 40))
+	}
+	return errorf(CodeInvalidEvent, field, "%s is not valid JSON", field)
 }
 
 func clip(s string, n int) string {

@@ -8,6 +8,9 @@ package app
 // BenchmarkPathSteady posts single events paced at 2,000 a second and reports
 // the CPU time per event, ingest and delivery together.
 //
+// BenchmarkPrepareEvent decodes and checks one event body, as each event
+// of a batch is: the request path's CPU before the writer.
+//
 // BenchmarkPathIngest posts single events on 32 connections (one webhook
 // matches each); BenchmarkPathDeliver posts b.N events in batches and times
 // until the receiver has them all (claim, attempt, record).
@@ -27,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-webhooks/herald/app/store"
 )
 
 func benchApp(b *testing.B) (url string, got *atomic.Int64) {
@@ -200,4 +205,20 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func BenchmarkPrepareEvent(b *testing.B) {
+	ids := store.NewIDGen()
+	body := []byte(`{"id":"b1-1","event":"new_message","data":{"contact":{"id":"ct_1","name":"Ada Lovelace","phone":"+15551234567","channel":"whatsapp"},` +
+		`"message":{"text":"Hi, I would like to book an appointment for next Tuesday afternoon if that works, thanks!","channel":"whatsapp"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var in EventInput
+		if err := decodeStrict(body, &in); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := prepareEvent(&in, "", time.Now(), ids); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 )
@@ -30,8 +32,11 @@ type Event struct {
 // reuses its id: the name and what the data means. Key order and whitespace
 // don't count (maps encode with sorted keys; numbers stay as written).
 func ContentHash(e *Event) string {
-	canon, _ := json.Marshal(e.Fields)
-	return sha256Hex(e.Event + "\n" + string(canon))
+	b := make([]byte, 0, len(e.Event)+1+len(e.Data)+len(e.Data)/8)
+	b = append(append(b, e.Event...), '\n')
+	b = appendCanonical(b, e.Fields)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // Tag returns the normalised tag of a tag_applied event.
