@@ -107,7 +107,7 @@ func checkParseData(t *testing.T, in []byte) {
 // the order of the text: how deep it nests, and the first number a float64
 // cannot hold, with its path as ParseData reports it.
 type tokenFacts struct {
-	depth     int
+	depth      int
 	big, bigAt string
 }
 
