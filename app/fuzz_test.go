@@ -43,6 +43,10 @@ func FuzzEventIngest(f *testing.F) {
 	f.Add([]byte(`{"event":"new_message","data":{"contact":{"id":"c1"},"message":{"text":"hi","channel":"sms","direction":"outbound"}}}`))
 	f.Add([]byte(`{"events":[{"event":"credits_spent","data":{"credits":{"amount":5}}}]}`))
 	f.Add([]byte(`{"event":"contact_created","data":{"contact":{"id":"\xff"}}}`))
+	// Each of what json.Marshal escapes for HTML, alone (envelopeBody).
+	for _, s := range []string{"<", ">", "&", "\u2028", "\u2029", ` "`, `\u003c`} {
+		f.Add([]byte(`{"event":"contact_created","id":"evt_2","data":{"contact":{"id":"c` + s + `"}}}`))
+	}
 	ids := store.NewIDGen()
 	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -63,8 +67,12 @@ func FuzzEventIngest(f *testing.F) {
 			t.Fatalf("accepted id %q event %q", ev.ID, ev.Event)
 		}
 		var env map[string]any
-		if err := json.Unmarshal(envelopeBody(envelopeOf(ev)), &env); err != nil {
+		encoded := envelopeBody(envelopeOf(ev))
+		if err := json.Unmarshal(encoded, &env); err != nil {
 			t.Fatalf("the envelope of an accepted event does not decode: %v", err)
+		}
+		if want, _ := json.Marshal(envelopeOf(ev)); string(encoded) != string(want) {
+			t.Fatalf("envelope %s, json.Marshal gives %s", encoded, want)
 		}
 		// The same event again hashes the same: idempotency depends on it.
 		again, verr := prepareEvent(&in, "", now, ids)

@@ -475,6 +475,10 @@ func appendCanonical(b []byte, v any) []byte {
 	return append(b, enc...)
 }
 
+// AppendJSONString appends s as json.Marshal encodes a string (escaped for
+// HTML too).
+func AppendJSONString(b []byte, s string) []byte { return appendQuoted(b, s) }
+
 // appendQuoted is encoding/json's string encoding with HTML escaping.
 func appendQuoted(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
