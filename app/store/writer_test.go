@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,6 +148,55 @@ func TestSteadyIngestsSharePacedCommits(t *testing.T) {
 	}
 	if ops.Load() < 2*commits {
 		t.Fatalf("%d ingests in %d commits; want them to share", ops.Load(), commits)
+	}
+}
+
+// Attempt records that come steadily from several deliveries at once (a
+// burst being delivered) share paced commits too.
+func TestSteadyAttemptRecordsSharePacedCommits(t *testing.T) {
+	s := mustOpen(t, Options{})
+	h := newWebhook(t, s, "*")
+	ctx := context.Background()
+	const senders = 8
+	var evs []*Event
+	for i := range senders {
+		evs = append(evs, eventFor(s, "contact_created", fmt.Sprintf("c%d", i)))
+	}
+	if _, err := s.InsertEvents(ctx, evs, nil); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: senders}, senders, 60_000)
+	if err != nil || len(cs) != senders {
+		t.Fatalf("claim: %v, %d claimed", err, len(cs))
+	}
+	var records atomic.Int64
+	before := s.commits.Load()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Go(func() {
+			// Each sender records attempts of its own delivery, one after
+			// another (after the first, they are counted, as a lost lease's).
+			for time.Since(start) < 300*time.Millisecond {
+				o := &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: 1, StartedAt: s.NowMS(),
+					StatusCode: 500, Error: "500", Trigger: "auto", Status: StatusRetrying, NextAttemptAt: s.NowMS() + 60_000}
+				if _, err := s.RecordAttempt(ctx, o); err != nil {
+					t.Error(err)
+					return
+				}
+				records.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	commits := s.commits.Load() - before
+	t.Logf("%d attempt records in %d commits over %s", records.Load(), commits, elapsed.Round(time.Millisecond))
+	if most := int64(elapsed/commitGap) + 2; commits > most {
+		t.Fatalf("%d commits in %s; want at most %d, one per %s", commits, elapsed, most, commitGap)
+	}
+	if records.Load() < 2*commits {
+		t.Fatalf("%d records in %d commits; want them to share", records.Load(), commits)
 	}
 }
 
