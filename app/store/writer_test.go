@@ -200,6 +200,55 @@ func TestSteadyAttemptRecordsSharePacedCommits(t *testing.T) {
 	}
 }
 
+// Attempt records that share a commit with a lone ingest do not start the
+// wait: the next ingest of that client would only be slowed by it.
+func TestRecordsBesideALoneIngestDoNotPace(t *testing.T) {
+	s := mustOpen(t, Options{commitGap: time.Hour})
+	h := newWebhook(t, s, "*")
+	ctx := context.Background()
+	if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "contact_created", "c1"), eventFor(s, "contact_created", "c2")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.ClaimDue(ctx, []string{h.ID}, map[string]int{h.ID: 2}, 2, 60_000)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("claim: %v, %d claimed", err, len(cs))
+	}
+	// One ingest and two records share a commit.
+	release := holdWriter(t, s)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := s.InsertEvents(ctx, []*Event{eventFor(s, "new_message", "c3")}, nil); err != nil {
+			t.Error(err)
+		}
+	})
+	waitQueued(t, s, 1)
+	for i, c := range cs {
+		wg.Go(func() {
+			o := &AttemptOutcome{DeliveryID: c.ID, WebhookID: h.ID, Lease: c.Lease, Number: 1, StartedAt: s.NowMS(),
+				StatusCode: 200, Trigger: "auto", Status: StatusSucceeded}
+			if _, err := s.RecordAttempt(ctx, o); err != nil {
+				t.Error(err)
+			}
+		})
+		waitQueued(t, s, i+2)
+	}
+	release()
+	wg.Wait()
+	stored := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEvents(ctx, []*Event{eventFor(s, "new_message", "c3")}, nil)
+		stored <- err
+	}()
+	select {
+	case err := <-stored:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the next ingest waited for the gap after a commit of one ingest and two attempt records")
+	}
+}
+
 // A client that posts one event after another, each once the last is
 // answered, never waits for the gap: no one would share its commits.
 func TestASequentialClientIsNotPaced(t *testing.T) {
