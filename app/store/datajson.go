@@ -143,19 +143,12 @@ func (p *dataParser) value(depth int) (any, error) {
 }
 
 func (p *dataParser) object(depth int) (any, error) {
-	if depth > p.maxDepth {
-		return nil, &DataError{Kind: DataTooDeep}
+	empty, err := p.open(depth, '}')
+	if err != nil {
+		return nil, err
 	}
-	p.i++
-	p.out = append(p.out, '{')
 	m := map[string]any{}
-	p.space()
-	if p.peek() == '}' {
-		p.i++
-		p.out = append(p.out, '}')
-		return m, nil
-	}
-	for {
+	for !empty {
 		if p.peek() != '"' {
 			return nil, errDataSyntax
 		}
@@ -177,36 +170,20 @@ func (p *dataParser) object(depth int) (any, error) {
 			return nil, err
 		}
 		m[k] = v // a repeated key: the last one counts, as in encoding/json
-		p.space()
-		switch p.peek() {
-		case ',':
-			p.i++
-			p.out = append(p.out, ',')
-			p.space()
-		case '}':
-			p.i++
-			p.out = append(p.out, '}')
-			return m, nil
-		default:
-			return nil, errDataSyntax
+		if empty, err = p.next('}'); err != nil {
+			return nil, err
 		}
 	}
+	return m, nil
 }
 
 func (p *dataParser) array(depth int) (any, error) {
-	if depth > p.maxDepth {
-		return nil, &DataError{Kind: DataTooDeep}
+	empty, err := p.open(depth, ']')
+	if err != nil {
+		return nil, err
 	}
-	p.i++
-	p.out = append(p.out, '[')
 	a := []any{}
-	p.space()
-	if p.peek() == ']' {
-		p.i++
-		p.out = append(p.out, ']')
-		return a, nil
-	}
-	for {
+	for !empty {
 		p.path = append(p.path, pathPart{index: len(a)})
 		v, err := p.value(depth)
 		p.path = p.path[:len(p.path)-1]
@@ -214,20 +191,46 @@ func (p *dataParser) array(depth int) (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		p.space()
-		switch p.peek() {
-		case ',':
-			p.i++
-			p.out = append(p.out, ',')
-			p.space()
-		case ']':
-			p.i++
-			p.out = append(p.out, ']')
-			return a, nil
-		default:
-			return nil, errDataSyntax
+		if empty, err = p.next(']'); err != nil {
+			return nil, err
 		}
 	}
+	return a, nil
+}
+
+// open enters the object or array at p.i, whose last byte is end, and says
+// whether it is empty (then it has been read whole).
+func (p *dataParser) open(depth int, end byte) (empty bool, err error) {
+	if depth > p.maxDepth {
+		return false, &DataError{Kind: DataTooDeep}
+	}
+	p.out = append(p.out, p.in[p.i])
+	p.i++
+	p.space()
+	if p.peek() == end {
+		p.i++
+		p.out = append(p.out, end)
+		return true, nil
+	}
+	return false, nil
+}
+
+// next reads what follows a member of an object or array: a comma (more
+// follow) or its end (done: it has been read whole).
+func (p *dataParser) next(end byte) (done bool, err error) {
+	p.space()
+	switch p.peek() {
+	case ',':
+		p.i++
+		p.out = append(p.out, ',')
+		p.space()
+		return false, nil
+	case end:
+		p.i++
+		p.out = append(p.out, end)
+		return true, nil
+	}
+	return false, errDataSyntax
 }
 
 func (p *dataParser) literal(word string) error {

@@ -140,14 +140,19 @@ func TestSteadyIngestsSharePacedCommits(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	commits := s.commits.Load() - before
-	t.Logf("%d ingests in %d commits over %s", ops.Load(), commits, elapsed.Round(time.Millisecond))
+	checkPaced(t, s.commits.Load()-before, time.Since(start), ops.Load(), "ingests")
+}
+
+// checkPaced fails unless n writes over elapsed took commits that began at
+// least the gap apart, and shared them.
+func checkPaced(t *testing.T, commits int64, elapsed time.Duration, n int64, what string) {
+	t.Helper()
+	t.Logf("%d %s in %d commits over %s", n, what, commits, elapsed.Round(time.Millisecond))
 	if most := int64(elapsed/commitGap) + 2; commits > most {
 		t.Fatalf("%d commits in %s; want at most %d, one per %s", commits, elapsed, most, commitGap)
 	}
-	if ops.Load() < 2*commits {
-		t.Fatalf("%d ingests in %d commits; want them to share", ops.Load(), commits)
+	if n < 2*commits {
+		t.Fatalf("%d %s in %d commits; want them to share", n, what, commits)
 	}
 }
 
@@ -189,15 +194,7 @@ func TestSteadyAttemptRecordsSharePacedCommits(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	commits := s.commits.Load() - before
-	t.Logf("%d attempt records in %d commits over %s", records.Load(), commits, elapsed.Round(time.Millisecond))
-	if most := int64(elapsed/commitGap) + 2; commits > most {
-		t.Fatalf("%d commits in %s; want at most %d, one per %s", commits, elapsed, most, commitGap)
-	}
-	if records.Load() < 2*commits {
-		t.Fatalf("%d records in %d commits; want them to share", records.Load(), commits)
-	}
+	checkPaced(t, s.commits.Load()-before, time.Since(start), records.Load(), "attempt records")
 }
 
 // Attempt records that share a commit with a lone ingest do not start the
