@@ -60,7 +60,7 @@ func FuzzEventIngest(f *testing.F) {
 			checkRefusal(t, verr)
 			return
 		}
-		if !json.Valid(ev.Data) || !utf8.Valid(ev.Data) || ev.Data[0] != '{' || jsonDepth(ev.Data) > MaxJSONDepth {
+		if !json.Valid(ev.Data) || !utf8.Valid(ev.Data) || ev.Data[0] != '{' || store.JSONDepth(ev.Data) > MaxJSONDepth {
 			t.Fatalf("accepted data that is not a valid, shallow, UTF-8 object: %q", ev.Data)
 		}
 		if !eventIDPattern.MatchString(ev.ID) || catalogByName[ev.Event] == nil || ev.Event == TestEvent {
@@ -136,7 +136,7 @@ func FuzzWebhookBody(f *testing.F) {
 			}
 		}
 		out, err := json.Marshal(h.Config)
-		if err != nil || !utf8.Valid(out) || jsonDepth(out) > MaxJSONDepth {
+		if err != nil || !utf8.Valid(out) || store.JSONDepth(out) > MaxJSONDepth {
 			t.Fatalf("accepted config that does not encode as shallow UTF-8 JSON: %v", err)
 		}
 		if !utf8.ValidString(h.Name) || len([]rune(h.Name)) > 200 {

@@ -13,34 +13,6 @@ import (
 // decoders (Python's gives up near 1,000 levels), and no real event needs it.
 const MaxJSONDepth = 64
 
-// jsonDepth is the deepest nesting of objects and arrays in raw, which is
-// valid JSON: {} is 1, {"a":[1]} is 2.
-func jsonDepth(raw []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, b := range raw {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-		case b == '"':
-			inString = true
-		case b == '{' || b == '[':
-			depth++
-			deepest = max(deepest, depth)
-		case b == '}' || b == ']':
-			depth--
-		}
-	}
-	return deepest
-}
-
 // checkJSONValue refuses a raw JSON value holding invalid UTF-8 (which Go's
 // decoder would silently replace, and a signed body would carry as is) or
 // nested deeper than MaxJSONDepth. field names it in the error.
@@ -48,7 +20,7 @@ func checkJSONValue(code, field string, raw []byte) *Error {
 	if !utf8.Valid(raw) {
 		return errorf(code, field, "%s holds text that is not valid UTF-8; send UTF-8 (Herald refuses it rather than replace it)", field)
 	}
-	if d := jsonDepth(raw); d > MaxJSONDepth {
+	if d := store.JSONDepth(raw); d > MaxJSONDepth {
 		return errorf(code, field, "%s is nested %d levels deep; at most %d are allowed", field, d, MaxJSONDepth)
 	}
 	return nil
@@ -94,7 +66,7 @@ func dataError(err error, field string, raw []byte) *Error {
 	case store.DataUTF8:
 		return errorf(CodeInvalidEvent, field, "%s holds text that is not valid UTF-8; send UTF-8 (Herald refuses it rather than replace it)", field)
 	case store.DataTooDeep:
-		return errorf(CodeInvalidEvent, field, "%s is nested %d levels deep; at most %d are allowed", field, jsonDepth(raw), MaxJSONDepth)
+		return errorf(CodeInvalidEvent, field, "%s is nested %d levels deep; at most %d are allowed", field, store.JSONDepth(raw), MaxJSONDepth)
 	case store.DataNumberTooLarge:
 		// JSON allows 1e999, but receivers' decoders fail on it or read
 		// infinity (I-JSON, RFC 7493).

@@ -48,30 +48,63 @@ func (e *DataError) Error() string {
 	return "data is not valid JSON"
 }
 
+// JSONDepth is the deepest nesting of objects and arrays in raw, JSON or
+// not: {} is 1, {"a":[1]} is 2.
+func JSONDepth(raw []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, b := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
 // ParseData reads event data, a JSON object, in one pass and returns it
 // compacted (as json.Compact writes it) and decoded (as encoding/json
 // decodes it with UseNumber). It refuses invalid UTF-8 (which the decoder
 // would silently replace), nesting deeper than maxDepth (the outer object
-// is 1), and numbers a float64 cannot hold. When several are wrong, the
-// first of that list is reported, and the first number in the text.
+// is 1, as JSONDepth counts), and numbers a float64 cannot hold. When
+// several are wrong, the first of that list is reported (invalid UTF-8,
+// too deep, not JSON, not an object, a large number), and the first large
+// number in the text.
 func ParseData(raw []byte, maxDepth int) (compact []byte, fields map[string]any, err error) {
 	if !utf8.Valid(raw) {
 		return nil, nil, &DataError{Kind: DataUTF8}
 	}
 	p := &dataParser{in: raw, out: make([]byte, 0, len(raw)), maxDepth: maxDepth}
 	p.space()
-	if p.peek() != '{' {
-		if _, err := p.value(0); err == nil && p.end() {
-			return nil, nil, &DataError{Kind: DataNotObject}
-		}
-		return nil, nil, &DataError{Kind: DataSyntax}
-	}
+	object := p.peek() == '{'
 	v, err := p.value(0)
-	if err != nil {
-		return nil, nil, err
+	if err == nil && !p.end() {
+		err = errDataSyntax
 	}
-	if !p.end() {
-		return nil, nil, &DataError{Kind: DataSyntax}
+	if err != nil {
+		// Too deep comes before not JSON, as the text shows it: parsing
+		// stops at whichever it meets first.
+		if JSONDepth(raw) > maxDepth {
+			return nil, nil, &DataError{Kind: DataTooDeep}
+		}
+		return nil, nil, errDataSyntax
+	}
+	if !object {
+		return nil, nil, &DataError{Kind: DataNotObject}
 	}
 	if p.bigNumber != nil {
 		return nil, nil, p.bigNumber

@@ -65,17 +65,20 @@ func checkParseData(t *testing.T, in []byte) {
 			t.Fatalf("json.Valid(%q) but Decode: %v", in, derr)
 		}
 	}
+	if valid && JSONDepth(in) != tokens(in).depth {
+		t.Fatalf("JSONDepth(%q) = %d; encoding/json's tokens nest %d deep", in, JSONDepth(in), tokens(in).depth)
+	}
 	obj, isObject := want.(map[string]any)
 	var kind DataErrorKind
 	switch {
 	case !utf8.Valid(in):
 		kind = DataUTF8
+	case JSONDepth(in) > fuzzDepth:
+		kind = DataTooDeep
 	case !valid:
 		kind = DataSyntax
 	case !isObject:
 		kind = DataNotObject
-	case tokens(in).depth > fuzzDepth:
-		kind = DataTooDeep
 	case tokens(in).bigAt != "":
 		kind = DataNumberTooLarge
 	default:
