@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,6 +44,28 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		slices.Sort(want)
 		if !slices.Equal(to, want) {
 			t.Fatalf("deliveries to %v, want %v", to, want)
+		}
+	})
+
+	t.Run("a claimed event carries its data as stored, decoded on first use", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		ev := eventFor(s, "new_message", "c1")
+		ev.SetData(`{"contact":{"id":"c1","name":"Ana"},"amount":1.50,"conversation":[{"text":"hi"}]}`)
+		ev.ContentHash = ContentHash(ev)
+		if _, err := s.InsertEvents(ctx, []*Event{ev}, nil); err != nil {
+			t.Fatal(err)
+		}
+		c := claimOne(t, s, h)
+		if string(c.Ev.Data) != string(ev.Data) {
+			t.Fatalf("claimed data %s, want %s", c.Ev.Data, ev.Data)
+		}
+		fields := c.Ev.DataFields()
+		if LookupString(fields, "contact.name") != "Ana" || fields["amount"] != json.Number("1.50") {
+			t.Fatalf("decoded fields %#v; want contact.name Ana and amount 1.50 as written", fields)
+		}
+		if conv, _ := Lookup(c.Ev.DataFields(), "conversation"); len(conv.([]any)) != 1 {
+			t.Fatalf("conversation %#v, want one message", conv)
 		}
 	})
 

@@ -42,21 +42,21 @@ func FormatTime(ms int64) string {
 	// Format reads its layout afresh each call (five times the work).
 	h, mi, s := t.Clock()
 	b := []byte("0000-00-00T00:00:00.000Z")
-	digits(b[0:4], y)
-	digits(b[5:7], int(mo))
-	digits(b[8:10], d)
-	digits(b[11:13], h)
-	digits(b[14:16], mi)
-	digits(b[17:19], s)
-	digits(b[20:23], t.Nanosecond()/int(time.Millisecond))
+	putDigits(b[0:4], y)
+	putDigits(b[5:7], int(mo))
+	putDigits(b[8:10], d)
+	putDigits(b[11:13], h)
+	putDigits(b[14:16], mi)
+	putDigits(b[17:19], s)
+	putDigits(b[20:23], t.Nanosecond()/int(time.Millisecond))
 	return string(b)
 }
 
 // timeLayout is FormatTime's format, for time.Format.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// digits writes n into b in decimal, zero-padded to len(b).
-func digits(b []byte, n int) {
+// putDigits writes n into b in decimal, zero-padded to len(b).
+func putDigits(b []byte, n int) {
 	for i := len(b) - 1; i >= 0; i-- {
 		b[i] = byte('0' + n%10)
 		n /= 10
