@@ -24,7 +24,8 @@ CREATE TABLE event_summaries (
     created_at INTEGER NOT NULL
 );
 
--- Conversation memory: the messages a contact exchanged, for summaries and Slack.
+-- Conversation memory: the messages a contact exchanged, for summaries and
+-- Slack. Dropped in step 4: the conversation is read from events since.
 CREATE TABLE messages (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     contact_id TEXT    NOT NULL,

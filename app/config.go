@@ -27,8 +27,8 @@ const (
 	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultDisableAfter   = 5 * 24 * time.Hour // a webhook failing this long with no success is switched off
 	DefaultSummaryTimeout = 20 * time.Second
-	DefaultMemoryMessages = 50                  // conversation memory kept per contact
-	DefaultMemoryAge      = 30 * 24 * time.Hour // and for how long
+	DefaultMemoryMessages = 50                  // messages of a conversation read per contact
+	DefaultMemoryAge      = 30 * 24 * time.Hour // and how old they may be
 )
 
 // Config is everything Herald reads from TOML and the environment.

@@ -158,8 +158,8 @@ func (r *reconciler) logRun(run *ReconcileRun) {
 	st := run.Steps
 	attrs := []any{"run_id", run.ID, "trigger", run.Trigger, "duration_ms", run.FinishedAt - run.StartedAt,
 		"requeued", st.Requeued, "gap_filled", st.GapFilled, "source_ingested", st.Source.Ingested, "replayed", st.Replayed,
-		"disabled", st.Disabled, "pruned_events", st.Pruned.Events, "pruned_messages", st.Pruned.Messages, "errors", len(st.Errors)}
-	if st.Requeued+st.GapFilled+st.Source.Ingested+st.Replayed+st.Disabled+st.Pruned.Events+st.Pruned.Messages+len(st.Errors) == 0 {
+		"disabled", st.Disabled, "pruned_events", st.Pruned.Events, "errors", len(st.Errors)}
+	if st.Requeued+st.GapFilled+st.Source.Ingested+st.Replayed+st.Disabled+st.Pruned.Events+len(st.Errors) == 0 {
 		r.log.Debug("Reconcile run finished", attrs...)
 		return
 	}
@@ -248,8 +248,8 @@ func (r *reconciler) disableFailing(ctx context.Context, st *ReconcileSteps) err
 	return err
 }
 
-// prune deletes what is past retention, in small transactions, and bounds
-// conversation memory.
+// prune deletes what is past retention, in small transactions. The
+// conversation memory is the stored events, so it goes with them.
 func (r *reconciler) prune(ctx context.Context, st *ReconcileSteps) error {
 	s := r.a.store
 	now := s.Now()
@@ -262,25 +262,10 @@ func (r *reconciler) prune(ctx context.Context, st *ReconcileSteps) error {
 	if err != nil {
 		return err
 	}
-	if age := r.a.cfg.Summary.MaxAge.Duration; age > 0 {
-		err := inBatches(ctx, &st.Pruned.Messages, func() (int, bool, error) {
-			n, err := s.PruneOldMessages(ctx, now.Add(-age).UnixMilli(), pruneBatch)
-			return n, n == pruneBatch, err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	err = inBatches(ctx, &st.Pruned.Messages, func() (int, bool, error) {
-		return s.TrimMessages(ctx, r.a.cfg.Summary.MaxMessages, pruneBatch)
-	})
-	if err != nil {
-		return err
-	}
 	if st.Pruned.Runs, err = s.PruneReconcileRuns(ctx, cutoff, keepRuns); err != nil {
 		return err
 	}
-	if st.Pruned.Events+st.Pruned.Messages+st.Pruned.Runs > 0 {
+	if st.Pruned.Events+st.Pruned.Runs > 0 {
 		return s.Checkpoint(ctx)
 	}
 	return nil

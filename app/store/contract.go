@@ -25,6 +25,7 @@ type Store interface {
 	InsertTestDelivery(ctx context.Context, ev *Event, d *Claimed) error
 	FindEventByID(ctx context.Context, id string) (*Event, error)
 	FindEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+	// RecentMessages reads a contact's conversation from its stored events.
 	RecentMessages(ctx context.Context, contactID string, n int, sinceMS int64) ([]Message, error)
 	FindSummary(ctx context.Context, eventID string) (json.RawMessage, error)
 	SaveSummary(ctx context.Context, eventID string, body []byte) (json.RawMessage, error)
@@ -78,9 +79,7 @@ type Store interface {
 	ReplayRecovered(ctx context.Context, webhookID string, limit int) (int, error)
 	DisableFailingWebhooks(ctx context.Context, window time.Duration) ([]DisabledWebhook, error)
 	PruneEvents(ctx context.Context, beforeMS int64, limit int) (int, error)
-	PruneOldMessages(ctx context.Context, beforeMS int64, limit int) (int, error)
 	PruneReconcileRuns(ctx context.Context, beforeMS int64, keep int) (int, error)
-	TrimMessages(ctx context.Context, keep, limit int) (deleted int, more bool, err error)
 
 	// Operations. Health is nil while the database is the one opened,
 	// intact and writable.

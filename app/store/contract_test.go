@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,61 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 		}
 		if conv, _ := Lookup(c.Ev.DataFields(), "conversation"); len(conv.([]any)) != 1 {
 			t.Fatalf("conversation %#v, want one message", conv)
+		}
+	})
+
+	t.Run("a contact's conversation is its newest message events with a text, oldest first", func(t *testing.T) {
+		s := open(t)
+		h := newWebhook(t, s, "*")
+		base := s.NowMS()
+		add := func(name, contact, message string, at int64) *Event {
+			ev := eventFor(s, name, contact)
+			ev.Timestamp = base + at
+			ev.SetData(fmt.Sprintf(`{"contact":{"id":%q},"message":%s}`, contact, message))
+			ev.ContentHash = ContentHash(ev)
+			return ev
+		}
+		// One request per event, each its own commit: seq follows this
+		// order, which is not the timestamps' order.
+		for _, ev := range []*Event{
+			add("new_message", "c1", `{"text":"too old"}`, -5000),
+			add("new_message", "c1", `{"text":"hello","channel":"sms"}`, 10),
+			add("contact_created", "c1", `{"text":"not a message event"}`, 20),
+			add("new_message", "c2", `{"text":"another contact"}`, 30),
+			add("message_replied", "c1", `{"text":"hi, how can I help?","direction":"outbound","channel":"sms"}`, 5),
+			add("new_message", "c1", `{"text":""}`, 40),
+			add("new_message", "c1", `{"direction":"outbound"}`, 50),
+			add("new_message", "c1", `{"text":"my order is late"}`, 60),
+		} {
+			if _, err := s.InsertEvents(ctx, []*Event{ev}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		test := add("new_message", "c1", `{"text":"a test event"}`, 70)
+		test.Source = "test"
+		if err := s.InsertTestDelivery(ctx, test, &Claimed{Delivery: &Delivery{ID: s.NewID("dlv_"), WebhookID: h.ID}, Lease: base + 60_000}); err != nil {
+			t.Fatal(err)
+		}
+		want := []Message{
+			{Text: "hello", Direction: "inbound", Channel: "sms", AtMS: base + 10},
+			{Text: "hi, how can I help?", Direction: "outbound", Channel: "sms", AtMS: base + 5},
+			{Text: "my order is late", Direction: "inbound", AtMS: base + 60},
+		}
+		// n = 1 and 2 read past the events without a text page by page.
+		for n := 1; n <= 4; n++ {
+			got, err := s.RecentMessages(ctx, "c1", n, base-1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := want[max(0, len(want)-n):]; !reflect.DeepEqual(got, w) {
+				t.Fatalf("n = %d: %+v\nwant %+v", n, got, w)
+			}
+		}
+		if got, _ := s.RecentMessages(ctx, "c1", 10, base-10_000); len(got) != 4 || got[0].Text != "too old" {
+			t.Fatalf("with an older bound: %+v; want the old message first", got)
+		}
+		if got, _ := s.RecentMessages(ctx, "nobody", 10, 0); len(got) != 0 {
+			t.Fatalf("a contact without events: %+v", got)
 		}
 	})
 

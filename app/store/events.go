@@ -114,8 +114,8 @@ func (s *SQLite) insertEvents(tx *txn, rs []*ingestReq) error {
 	}
 	// Which event object each new row is: the first with its id.
 	fresh := make(map[*Event]int, len(all)) // deliveries of each new event
-	var dargs, margs []any
-	nd, nm := 0, 0
+	var dargs []any
+	nd := 0
 	flushDeliveries := func() error {
 		if nd == 0 {
 			return nil
@@ -162,21 +162,10 @@ func (s *SQLite) insertEvents(tx *txn, rs []*ingestReq) error {
 				}
 			}
 			fresh[ev] = n
-			if m := messageOf(ev); m != nil {
-				margs = append(margs, m...)
-				nm++
-			}
 		}
 	}
 	if err := flushDeliveries(); err != nil {
 		return err
-	}
-	for i := 0; i < nm; i += eventChunk {
-		k := min(eventChunk, nm-i)
-		if _, err := tx.Exec(`INSERT INTO messages (contact_id, event_id, text, direction, channel, at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", k), ","), margs[6*i:6*(i+k)]...); err != nil {
-			return fmt.Errorf("remember message: %w", err)
-		}
 	}
 	for _, r := range rs {
 		for i, ev := range r.evs {
@@ -237,23 +226,6 @@ func insertDelivery(tx *txn, id, eventID, webhookID, trigger string, now int64) 
 		return fmt.Errorf("insert delivery: %w", err)
 	}
 	return nil
-}
-
-// messageOf is the conversation memory row (used by summaries and Slack)
-// that ev adds, as INSERT arguments, or nil.
-func messageOf(ev *Event) []any {
-	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
-		return nil
-	}
-	text := LookupString(ev.Fields, "message.text")
-	if text == "" {
-		return nil
-	}
-	dir := LookupString(ev.Fields, "message.direction")
-	if dir == "" {
-		dir = "inbound"
-	}
-	return []any{ev.ContactID, ev.ID, text, dir, LookupString(ev.Fields, "message.channel"), ev.Timestamp}
 }
 
 const eventColumns = "seq, id, event, timestamp, data, contact_id, content_hash, source, created_at"
@@ -393,32 +365,22 @@ func prefixCols(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RecentMessages returns up to n stored messages of a contact, oldest first.
+// RecentMessages returns up to n messages of a contact, oldest first
+// (see conversation.go).
 func (s *SQLite) RecentMessages(ctx context.Context, contactID string, n int, sinceMS int64) ([]Message, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT text, direction, channel, at FROM messages
-		WHERE contact_id = ? AND at >= ? ORDER BY id DESC LIMIT ?`, contactID, sinceMS, n)
+	msgs, err := recentMessages(n, func(beforeSeq int64) ([]*Event, error) {
+		rows, err := s.read.QueryContext(ctx, "SELECT "+eventColumns+" FROM events"+conversationWhere+" LIMIT ?",
+			contactID, beforeSeq, sinceMS, n)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return scanEvents(rows)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("recent messages: %w", err)
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		var m Message
-		if err := rows.Scan(&m.Text, &m.Direction, &m.Channel, &m.AtMS); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, rows.Err()
-}
-
-// Message is one remembered conversation message.
-type Message struct {
-	Text, Direction, Channel string
-	AtMS                     int64
+	return msgs, nil
 }
 
 // InsertTestDelivery stores a test event and its one delivery, already in

@@ -151,8 +151,12 @@ func (s *SQLite) Health(ctx context.Context) error {
 // probeAfter: a store with no commit for this long proves it can still write.
 const probeAfter = 10 * time.Second
 
-// probeBytes is the room a probe asks for: more than a typical event.
-const probeBytes = 16 << 10
+// probeBytes is the room a probe asks for: more than a commit of events
+// may need. Pages are what run out, and an event's commit touches ten
+// b-trees (events 4, deliveries 6), each of which may split and take a
+// page, besides its data: 16 KiB in one b-tree (5 pages) said there was
+// room while commits of events were refused.
+const probeBytes = 64 << 10
 
 var errProbed = errors.New("probe done; rolled back")
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -201,5 +202,37 @@ func TestMigrationStep3NextDueWithoutDueIndex(t *testing.T) {
 	}
 	if next, err := s.NextDue(ctx); err != nil || next == 0 {
 		t.Fatalf("one waits: %d, %v", next, err)
+	}
+}
+
+// Step 4 drops the messages table (and its trim mark) of a database that
+// kept one: the conversation is read from the events it already holds.
+func TestMigrationStep4ReadsTheConversationFromEvents(t *testing.T) {
+	dir := t.TempDir()
+	db := openRaw(t, dir)
+	if err := migrate(db, testSchema(t), migrations[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, created_at)
+			VALUES ('evt_1', 'new_message', 7, '{"contact":{"id":"c1"},"message":{"text":"hello","channel":"sms"}}', 'c1', 'h', 7)`,
+		`INSERT INTO messages (contact_id, event_id, text, channel, at) VALUES ('c1', 'evt_1', 'hello', 'sms', 7)`,
+		`INSERT INTO kv (key, value) VALUES ('reconcile.message_id', '1')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := mustOpen(t, Options{Dir: dir})
+	ctx := context.Background()
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'messages')
+		+ (SELECT count(*) FROM kv WHERE key = 'reconcile.message_id')`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("messages and its mark: %d left, %v", n, err)
+	}
+	got, err := s.RecentMessages(ctx, "c1", 10, 0)
+	if want := []Message{{Text: "hello", Direction: "inbound", Channel: "sms", AtMS: 7}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("conversation %+v, %v; want %+v", got, err, want)
 	}
 }

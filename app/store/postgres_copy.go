@@ -23,7 +23,6 @@ var copyTables = []struct {
 }{
 	{"events", "seq, id, event, timestamp, data, contact_id, content_hash, source, created_at", nil},
 	{"event_summaries", "event_id, summary, created_at", nil},
-	{"messages", "id, contact_id, event_id, text, direction, channel, at", nil},
 	{"webhooks", webhookColumns, []string{"generate_summary", "enabled", "auto_replay", "ordered"}},
 	{"deliveries", `id, event_id, webhook_id, status, attempt_count, cycle_start, next_attempt_at, lease_until, trigger,
 		last_status_code, last_error, last_duration_ms, created_at, updated_at`, nil},
@@ -97,7 +96,7 @@ func CopySQLiteToPostgres(ctx context.Context, dataDir, databaseURL string) (Cop
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = `+sqlRequeued+`, lease_until = 0 WHERE status = 'in_flight'`); err != nil {
 		return nil, err
 	}
-	for _, seq := range [][2]string{{"events", "seq"}, {"messages", "id"}, {"attempts", "id"}} {
+	for _, seq := range [][2]string{{"events", "seq"}, {"attempts", "id"}} {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), coalesce(max(%[2]s), 0) + 1, false) FROM %[1]s`,
 			seq[0], seq[1])); err != nil {
 			return nil, err

@@ -26,9 +26,8 @@ const pgInsertEvent = `WITH ev AS (
 		FROM unnest($9::text[], $10::text[]) AS x (id, webhook_id) WHERE EXISTS (SELECT 1 FROM ev))
 	SELECT seq FROM ev`
 
-// pgIngestEvent is pgInsertEvent for the one-trip ingest: it also keeps
-// the conversation memory, and an id stored before with other content
-// stops the whole batch (HR002) instead of answering nothing.
+// pgIngestEvent is pgInsertEvent for the one-trip ingest: an id stored
+// before with other content stops the whole batch (HR002) instead of answering nothing.
 const pgIngestEvent = `WITH ev AS (
 		INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -38,10 +37,7 @@ const pgIngestEvent = `WITH ev AS (
 	d AS (
 		INSERT INTO deliveries (id, event_id, webhook_id, status, next_attempt_at, trigger, created_at, updated_at)
 		SELECT x.id, $1, x.webhook_id, 'pending', $8, 'auto', $8, $8
-		FROM unnest($9::text[], $10::text[]) AS x (id, webhook_id) WHERE EXISTS (SELECT 1 FROM ev)),
-	m AS (
-		INSERT INTO messages (contact_id, event_id, text, direction, channel, at)
-		SELECT $5, $1, $11, $12, $13, $3 WHERE $11 <> '' AND EXISTS (SELECT 1 FROM ev))
+		FROM unnest($9::text[], $10::text[]) AS x (id, webhook_id) WHERE EXISTS (SELECT 1 FROM ev))
 	SELECT seq FROM ev`
 
 // HandsOff is false: with several nodes, a webhook's cap is held in the
@@ -98,9 +94,8 @@ func (s *Postgres) insertEventsFast(ctx context.Context, evs []*Event, hooks []*
 			}
 		}
 		planned[i] = len(ids)
-		text, dir, channel := pgMessageOf(ev)
 		b.Queue(pgIngestEvent, ev.ID, ev.Event, ev.Timestamp, string(ev.Data), ev.ContactID, ev.ContentHash, ev.Source, ev.CreatedAt,
-			ids, to, text, dir, channel)
+			ids, to)
 	}
 	isNew := make([]bool, len(evs))
 	seqs := make([]int64, len(evs))
@@ -141,20 +136,6 @@ func (s *Postgres) insertEventsFast(ctx context.Context, evs []*Event, hooks []*
 		results[i] = IngestResult{Event: stored, Deliveries: n, Existing: true}
 	}
 	return results, nil
-}
-
-// pgMessageOf is what the conversation memory keeps of ev, as this
-// engine's ingest statement takes it: text "" when nothing.
-func pgMessageOf(ev *Event) (text, dir, channel string) {
-	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
-		return "", "", ""
-	}
-	text = LookupString(ev.Fields, "message.text")
-	dir = LookupString(ev.Fields, "message.direction")
-	if dir == "" {
-		dir = "inbound"
-	}
-	return text, dir, LookupString(ev.Fields, "message.channel")
 }
 
 // reloadHooksForMatch refreshes the matching cache in a transaction of its own.
@@ -222,9 +203,6 @@ func (s *Postgres) insertEventsSlow(ctx context.Context, evs []*Event) ([]Ingest
 				}
 				results = append(results, res)
 				continue
-			}
-			if err := pgRememberMessage(tx, ev); err != nil {
-				return err
 			}
 			results = append(results, IngestResult{Event: ev, Deliveries: planned[i]})
 		}
@@ -295,27 +273,6 @@ func pgInsertDelivery(tx *pgTx, id, eventID, webhookID, trigger string, now int6
 		VALUES ($1, $2, $3, 'pending', $4, $5, $4, $4)`, id, eventID, webhookID, now, trigger)
 	if err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
-	}
-	return nil
-}
-
-// pgRememberMessage keeps the conversation memory (see rememberMessage).
-func pgRememberMessage(tx *pgTx, ev *Event) error {
-	if ev.Event != "new_message" && ev.Event != "message_replied" || ev.ContactID == "" {
-		return nil
-	}
-	text := LookupString(ev.Fields, "message.text")
-	if text == "" {
-		return nil
-	}
-	dir := LookupString(ev.Fields, "message.direction")
-	if dir == "" {
-		dir = "inbound"
-	}
-	_, err := tx.Exec(`INSERT INTO messages (contact_id, event_id, text, direction, channel, at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ev.ContactID, ev.ID, text, dir, LookupString(ev.Fields, "message.channel"), ev.Timestamp)
-	if err != nil {
-		return fmt.Errorf("remember message: %w", err)
 	}
 	return nil
 }
@@ -413,27 +370,27 @@ func (s *Postgres) FindEvents(ctx context.Context, f EventFilter) ([]*Event, err
 	return out, rows.Err()
 }
 
-// RecentMessages returns up to n stored messages of a contact, oldest first.
+// RecentMessages returns up to n messages of a contact, oldest first
+// (see conversation.go).
 func (s *Postgres) RecentMessages(ctx context.Context, contactID string, n int, sinceMS int64) ([]Message, error) {
-	rows, err := s.pool.Query(ctx, `SELECT text, direction, channel, at FROM messages
-		WHERE contact_id = $1 AND at >= $2 ORDER BY id DESC LIMIT $3`, contactID, sinceMS, n)
+	msgs, err := recentMessages(n, func(beforeSeq int64) ([]*Event, error) {
+		rows, err := s.pool.Query(ctx, "SELECT "+eventColumns+" FROM events"+pgConversationWhere+" LIMIT $4",
+			contactID, beforeSeq, sinceMS, n)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return scanEvents(rows)
+	})
 	if err != nil {
 		return nil, s.opError("recent messages", err)
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		var m Message
-		if err := rows.Scan(&m.Text, &m.Direction, &m.Channel, &m.AtMS); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, rows.Err()
+	return msgs, nil
 }
+
+// pgConversationWhere is conversationWhere in PostgreSQL's placeholders.
+var pgConversationWhere = strings.NewReplacer("contact_id = ?", "contact_id = $1", "seq < ?", "seq < $2", "timestamp >= ?", "timestamp >= $3").
+	Replace(conversationWhere)
 
 // InsertTestDelivery stores a test event and its one delivery, already in
 // flight under this node's lease.

@@ -18,6 +18,11 @@ var pgSchema string
 // migrations are on SQLite: step i moves herald_schema.version from i+1 to
 // i+2, in one transaction. A step added to migrations for SQLite gets its
 // PostgreSQL twin here in the same change. Append only.
+//
+// The messages table of version 1 is no longer read or written (SQLite's
+// step 4 dropped its own): it is left in place so that nodes of the
+// version before, still running beside upgraded ones, keep working. A
+// later step drops it.
 var pgMigrations = []string{}
 
 // pgMigrate brings the database to version 1+len(steps). Nodes that start

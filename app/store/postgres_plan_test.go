@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/herald-webhooks/herald/app/store/pgtest"
@@ -15,8 +16,8 @@ import (
 // hold. The claim once joined its few claimed ids back to deliveries by a
 // hash over the whole table (the planner cannot size a LIMIT that is an
 // expression): 17 ms a claim at 20,000 rows, growing with the table; two
-// nodes drained a burst at 500 deliveries a second. The messages prune
-// hashed the whole table on every batch.
+// nodes drained a burst at 500 deliveries a second. A contact's
+// conversation is read from events, by its index on (contact_id, seq).
 func TestPostgresPlansReadByIndex(t *testing.T) {
 	pgtest.URL(t)
 	ctx := context.Background()
@@ -31,12 +32,7 @@ func TestPostgresPlansReadByIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Messages to prune, as the ingest of new_message events keeps them.
-	if _, err := s.pool.Exec(ctx, `INSERT INTO messages (contact_id, event_id, text, at)
-		SELECT 'c' || g, 'evt_' || g, 'hello', g FROM generate_series(1, 5000) g`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.pool.Exec(ctx, "ANALYZE deliveries; ANALYZE events; ANALYZE messages"); err != nil {
+	if _, err := s.pool.Exec(ctx, "ANALYZE deliveries; ANALYZE events"); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := s.pool.Acquire(ctx)
@@ -85,7 +81,7 @@ func TestPostgresPlansReadByIndex(t *testing.T) {
 		}
 	}
 	check("prune events", pgPruneEvents, int64(2000), 100)
-	check("prune messages", pgPruneMessages, int64(500), 100)
+	check("conversation", "SELECT "+eventColumns+" FROM events"+pgConversationWhere+" LIMIT $4", "c7", int64(math.MaxInt64), int64(0), 50)
 }
 
 // seqScan names a table some node of an EXPLAIN JSON plan reads whole.
@@ -113,10 +109,6 @@ func TestPostgresPrunes(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpenPostgres(t, Options{NodeID: "a"})
 	newWebhook(t, s, "*")
-	if _, err := s.pool.Exec(ctx, `INSERT INTO messages (contact_id, event_id, text, at)
-		SELECT 'c' || g, 'evt_' || g, 'hello', g FROM generate_series(1, 300) g`); err != nil {
-		t.Fatal(err)
-	}
 	count := func(q string) (n int) {
 		t.Helper()
 		if err := s.pool.QueryRow(ctx, q).Scan(&n); err != nil {
@@ -124,18 +116,6 @@ func TestPostgresPrunes(t *testing.T) {
 		}
 		return n
 	}
-	for _, want := range []int{100, 100, 49, 0} {
-		if n, err := s.PruneOldMessages(ctx, 250, 100); err != nil || n != want {
-			t.Fatalf("pruned %d messages (%v); want %d", n, err, want)
-		}
-	}
-	if n := count("SELECT count(*) FROM messages WHERE at < 250"); n != 0 {
-		t.Fatalf("%d messages before the cut are left", n)
-	}
-	if n := count("SELECT count(*) FROM messages"); n != 51 {
-		t.Fatalf("%d messages left; want the 51 from the cut on", n)
-	}
-
 	// Two old events, one delivered, one still waiting; one new event.
 	evs := []*Event{eventFor(s, "contact_created", "c1"), eventFor(s, "contact_created", "c2"), eventFor(s, "contact_created", "c3")}
 	if _, err := s.InsertEvents(ctx, evs, nil); err != nil {

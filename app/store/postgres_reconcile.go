@@ -271,21 +271,11 @@ func (s *Postgres) PruneEvents(ctx context.Context, beforeMS int64, limit int) (
 	return s.deleteRows(ctx, "prune events", pgPruneEvents, beforeMS, limit)
 }
 
-// The prunes work batch by batch over tables that hold weeks.
-// TestPostgresPlansReadByIndex checks both read by index. The
-// messages one finds its rows by an array of ids: as IN (subquery) it
-// hashed the whole table on every batch.
-const (
-	pgPruneEvents = `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.created_at < $1
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight', 'retrying'))
-		ORDER BY e.created_at LIMIT $2)`
-	pgPruneMessages = "DELETE FROM messages WHERE id = ANY(ARRAY(SELECT id FROM messages WHERE at < $1 LIMIT $2))"
-)
-
-// PruneOldMessages deletes up to limit remembered messages older than beforeMS.
-func (s *Postgres) PruneOldMessages(ctx context.Context, beforeMS int64, limit int) (int, error) {
-	return s.deleteRows(ctx, "prune messages", pgPruneMessages, beforeMS, limit)
-}
+// pgPruneEvents works batch by batch over a table that holds weeks;
+// TestPostgresPlansReadByIndex checks that it reads by index.
+const pgPruneEvents = `DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.created_at < $1
+	AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('pending', 'in_flight', 'retrying'))
+	ORDER BY e.created_at LIMIT $2)`
 
 // PruneReconcileRuns deletes runs started before beforeMS, and all but the
 // newest keep.
@@ -305,35 +295,4 @@ func (s *Postgres) deleteRows(ctx context.Context, what, query string, args ...a
 		return nil
 	})
 	return int(n), err
-}
-
-// TrimMessages: see SQLite.TrimMessages.
-func (s *Postgres) TrimMessages(ctx context.Context, keep, limit int) (deleted int, more bool, err error) {
-	err = s.write(ctx, "trim messages", func(tx *pgTx) error {
-		deleted, more = 0, false
-		mark, err := s.kvGetInt(tx, kvMessageID)
-		if err != nil {
-			return fmt.Errorf("trim messages: %w", err)
-		}
-		var last *int64
-		var n int
-		err = tx.QueryRow(`SELECT max(id), count(*) FROM (SELECT id FROM messages WHERE id > $1 ORDER BY id LIMIT $2) AS m`, mark, limit).Scan(&last, &n)
-		if err != nil {
-			return fmt.Errorf("trim messages: %w", err)
-		}
-		if last == nil {
-			return nil
-		}
-		more = n == limit
-		tag, err := tx.Exec(`DELETE FROM messages WHERE id IN (SELECT m.id FROM messages m
-			JOIN (SELECT DISTINCT contact_id FROM messages WHERE id > $1 AND id <= $2) c ON c.contact_id = m.contact_id
-			WHERE m.id < (SELECT k.id FROM messages k WHERE k.contact_id = m.contact_id ORDER BY k.id DESC LIMIT 1 OFFSET $3))`,
-			mark, *last, keep-1)
-		if err != nil {
-			return fmt.Errorf("trim messages: %w", err)
-		}
-		deleted = int(tag.RowsAffected())
-		return pgKvSet(tx, kvMessageID, strconv.FormatInt(*last, 10))
-	})
-	return deleted, more, err
 }

@@ -14,7 +14,6 @@ import (
 // kv keys kept by reconciliation.
 const (
 	kvGapSeq       = "reconcile.gap_seq"       // events up to this seq were checked for missing deliveries
-	kvMessageID    = "reconcile.message_id"    // messages up to this id had their contact trimmed
 	kvSourceCursor = "reconcile.source_cursor" // {"url_hash", "cursor"}
 	kvReplayPrefix = "reconcile.replay:"       // + webhook id: it recovered, replay what failed before
 )
@@ -51,7 +50,9 @@ type SourceStats struct {
 
 // PruneStats counts what retention deleted.
 type PruneStats struct {
-	Events   int `json:"events"`
+	Events int `json:"events"`
+	// Messages is always 0 now: a conversation is read from its events and
+	// goes with them. Kept in the API for the clients that read it.
 	Messages int `json:"messages"`
 	Runs     int `json:"runs"`
 }
@@ -381,11 +382,6 @@ func (s *SQLite) PruneEvents(ctx context.Context, beforeMS int64, limit int) (in
 		ORDER BY e.created_at LIMIT ?)`, beforeMS, limit)
 }
 
-// PruneOldMessages deletes up to limit remembered messages older than beforeMS.
-func (s *SQLite) PruneOldMessages(ctx context.Context, beforeMS int64, limit int) (int, error) {
-	return s.deleteRows(ctx, "prune messages", "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE at < ? LIMIT ?)", beforeMS, limit)
-}
-
 // PruneReconcileRuns deletes runs started before beforeMS, and all but the
 // newest keep.
 func (s *SQLite) PruneReconcileRuns(ctx context.Context, beforeMS int64, keep int) (int, error) {
@@ -404,39 +400,4 @@ func (s *SQLite) deleteRows(ctx context.Context, what, query string, args ...any
 		return nil
 	})
 	return int(n), err
-}
-
-// TrimMessages keeps the newest keep messages of each contact that got
-// messages since the last call, looking at up to limit new messages (the
-// kv mark remembers where it stopped). It reports how many it deleted and
-// whether more new messages are waiting.
-func (s *SQLite) TrimMessages(ctx context.Context, keep, limit int) (deleted int, more bool, err error) {
-	err = s.write(ctx, "trim messages", func(tx *txn) error {
-		deleted, more = 0, false
-		mark, err := kvGetInt(tx, kvMessageID)
-		if err != nil {
-			return fmt.Errorf("trim messages: %w", err)
-		}
-		var last sql.NullInt64
-		var n int
-		err = tx.QueryRow(`SELECT max(id), count(*) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)`, mark, limit).Scan(&last, &n)
-		if err != nil {
-			return fmt.Errorf("trim messages: %w", err)
-		}
-		if !last.Valid {
-			return nil
-		}
-		more = n == limit
-		res, err := tx.Exec(`DELETE FROM messages WHERE id IN (SELECT m.id FROM messages m
-			JOIN (SELECT DISTINCT contact_id FROM messages WHERE id > ? AND id <= ?) c ON c.contact_id = m.contact_id
-			WHERE m.id < (SELECT k.id FROM messages k WHERE k.contact_id = m.contact_id ORDER BY k.id DESC LIMIT 1 OFFSET ?))`,
-			mark, last.Int64, keep-1)
-		if err != nil {
-			return fmt.Errorf("trim messages: %w", err)
-		}
-		d, _ := res.RowsAffected()
-		deleted = int(d)
-		return kvSet(tx, kvMessageID, strconv.FormatInt(last.Int64, 10))
-	})
-	return deleted, more, err
 }
