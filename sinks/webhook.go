@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,11 @@ func (w *Webhook) Deliver(ctx context.Context, req *Request) (Result, error) {
 	if err := w.Policy.CheckURL(req.Target.URL); err != nil {
 		return Result{}, Permanent(fmt.Errorf("webhook: %w", err))
 	}
+	if _, ok := ctx.Deadline(); !ok && w.Client.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.Client.Timeout)
+		defer cancel() // after the body is read: the deadline covers it, as Client.Timeout does
+	}
 	ts := w.Now().Unix()
 	sig, err := SignAll(req.Target.Secrets, req.Envelope.ID, ts, req.Body)
 	if err != nil {
@@ -55,7 +61,7 @@ func (w *Webhook) Deliver(ctx context.Context, req *Request) (Result, error) {
 	hr.Header.Set("herald-delivery-id", req.DeliveryID)
 	hr.Header.Set("herald-attempt", strconv.Itoa(req.Attempt))
 
-	resp, err := w.Client.Do(hr)
+	resp, err := w.roundTrip(hr)
 	if err != nil {
 		return Result{}, transportError("webhook", err)
 	}
@@ -64,6 +70,24 @@ func (w *Webhook) Deliver(ctx context.Context, req *Request) (Result, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // drain a little so the connection can be reused
 	res := Result{StatusCode: resp.StatusCode, Body: body}
 	return res, ClassifyHTTP(resp, w.Now(), "webhook")
+}
+
+// roundTrip sends hr once through the client's transport. For this client
+// (no redirects followed, no cookies, no credentials in the URL, a deadline
+// on every request's context) it is what Client.Do does, without Do's
+// per-request work: a copy of the headers kept for redirects (4 % of
+// Herald's CPU in a profile of a drain, in allocations alone), and a timer
+// and a goroutine for Client.Timeout, which Deliver's context deadline does.
+func (w *Webhook) roundTrip(hr *http.Request) (*http.Response, error) {
+	t := w.Client.Transport
+	if t == nil {
+		t = http.DefaultTransport
+	}
+	resp, err := t.RoundTrip(hr)
+	if err != nil {
+		return nil, &url.Error{Op: "Post", URL: hr.URL.Redacted(), Err: err}
+	}
+	return resp, nil
 }
 
 // ClassifyHTTP turns an HTTP answer into nil (2xx) or a classified error.

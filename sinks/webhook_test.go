@@ -399,3 +399,30 @@ func TestWebhookDeliverStopsReadingEndlessHeaders(t *testing.T) {
 		t.Errorf("took %v, want it to give up at once", d)
 	}
 }
+
+// The timeout covers the answer's body too: a receiver that sends its
+// status and then stalls does not hold the attempt past it.
+func TestWebhookDeliverTimesOutOnAStalledBody(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("partial"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+
+	const timeout = 300 * time.Millisecond
+	start := time.Now()
+	res, _ := newTestWebhook(timeout).Deliver(context.Background(), webhookRequest(srv.URL, NewSecret()))
+	if elapsed := time.Since(start); elapsed < timeout || elapsed > timeout+2*time.Second {
+		t.Errorf("gave up after %v, want just over the %v timeout", elapsed, timeout)
+	}
+	if res.StatusCode != http.StatusOK || string(res.Body) != "partial" {
+		t.Errorf("result %d %q; want the status and the part of the body that came", res.StatusCode, res.Body)
+	}
+}
