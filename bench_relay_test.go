@@ -24,7 +24,7 @@ import (
 
 // benchRelay measures the relay's single-event ingest, its deliveries
 // meanwhile and its latency at the steady rate, and adds them to t.
-func benchRelay(b *testing.B, t *benchTable, baseline float64) {
+func benchRelay(b *testing.B, t *benchTable, baseline float64) benchRates {
 	rc := newBenchReceiver(b, http.StatusOK, true)
 	out := make(chan relayed, benchIngestN)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,6 +74,7 @@ func benchRelay(b *testing.B, t *benchTable, baseline float64) {
 	st.row(t, false)
 	t.note("relay steady: %s", st)
 	b.ReportMetric(ingest/baseline, "relay-ingest-x-baseline")
+	return benchRates{ingest: ingest, deliveries: deliveries}
 }
 
 type relayed struct {
