@@ -27,7 +27,8 @@ const pgInsertEvent = `WITH ev AS (
 	SELECT seq FROM ev`
 
 // pgIngestEvent is pgInsertEvent for the one-trip ingest: an id stored
-// before with other content stops the whole batch (HR002) instead of answering nothing.
+// before with other content stops the whole batch (HR002) instead of
+// answering nothing.
 const pgIngestEvent = `WITH ev AS (
 		INSERT INTO events (id, event, timestamp, data, contact_id, content_hash, source, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
