@@ -63,10 +63,11 @@ func dataError(err error, field string, raw []byte) *Error {
 	switch de.Kind {
 	case store.DataNotObject:
 		return errorf(CodeInvalidEvent, field, "%s must be a JSON object", field)
-	case store.DataUTF8:
-		return errorf(CodeInvalidEvent, field, "%s holds text that is not valid UTF-8; send UTF-8 (Herald refuses it rather than replace it)", field)
-	case store.DataTooDeep:
-		return errorf(CodeInvalidEvent, field, "%s is nested %d levels deep; at most %d are allowed", field, store.JSONDepth(raw), MaxJSONDepth)
+	case store.DataUTF8, store.DataTooDeep:
+		// The same checks, and words, as for webhook config.
+		if e := checkJSONValue(CodeInvalidEvent, field, raw); e != nil {
+			return e
+		}
 	case store.DataNumberTooLarge:
 		// JSON allows 1e999, but receivers' decoders fail on it or read
 		// infinity (I-JSON, RFC 7493).

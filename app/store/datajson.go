@@ -328,7 +328,7 @@ func (p *dataParser) digits() int {
 	return n
 }
 
-// where is the parser's path as checkNumbers wrote it: .key and [index].
+// where is the parser's path as the API names a field: .key and [index].
 func (p *dataParser) where() string {
 	var b strings.Builder
 	for _, part := range p.path {
@@ -469,7 +469,7 @@ func appendCanonical(b []byte, v any) []byte {
 	case bool:
 		return strconv.AppendBool(b, x)
 	case string:
-		return appendQuoted(b, x)
+		return AppendJSONString(b, x)
 	case json.Number:
 		if x == "" {
 			return append(b, '0')
@@ -489,7 +489,7 @@ func appendCanonical(b []byte, v any) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendQuoted(b, k)
+			b = AppendJSONString(b, k)
 			b = append(b, ':')
 			b = appendCanonical(b, x[k])
 		}
@@ -513,10 +513,7 @@ func appendCanonical(b []byte, v any) []byte {
 
 // AppendJSONString appends s as json.Marshal encodes a string (escaped for
 // HTML too).
-func AppendJSONString(b []byte, s string) []byte { return appendQuoted(b, s) }
-
-// appendQuoted is encoding/json's string encoding with HTML escaping.
-func appendQuoted(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0

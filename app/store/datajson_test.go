@@ -37,8 +37,8 @@ func FuzzParseData(f *testing.F) {
 		checkParseData(t, in)
 		s := string(in)
 		want, _ := json.Marshal(s)
-		if got := appendQuoted(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("appendQuoted(%q) = %s, json.Marshal gives %s", s, got, want)
+		if got := AppendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("AppendJSONString(%q) = %s, json.Marshal gives %s", s, got, want)
 		}
 	})
 }
